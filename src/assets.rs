@@ -1,0 +1,22 @@
+//! Files built into the binary, so the relay is one file to copy onto a router.
+
+/// Shown to viewers of a device that has no frame yet or whose phone went away: a 640×360
+/// JPEG of a few kilobytes saying "NO SIGNAL". Keeping the stream alive with it (instead of a
+/// 404) spares go2rtc its reconnect back-off of up to a minute.
+pub const NO_SIGNAL_JPEG: &[u8] = include_bytes!("../assets/no_signal.jpg");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jpeg;
+
+    #[test]
+    fn the_placeholder_is_a_complete_jpeg_with_a_size() {
+        assert_eq!(jpeg::check_complete(NO_SIGNAL_JPEG), Ok(()));
+        assert_eq!(
+            jpeg::dimensions(NO_SIGNAL_JPEG),
+            Some(jpeg::Dimensions { width: 640, height: 360 })
+        );
+        assert!(NO_SIGNAL_JPEG.len() < 16 * 1024);
+    }
+}

@@ -1,0 +1,328 @@
+//! Command-line flags and their environment variables, validated into a typed [`Config`].
+//!
+//! Every flag can also come from `STREAMPUMP_<FLAG>` (upper case, `-` → `_`), because procd and
+//! systemd pass settings most comfortably through the environment. A flag on the command line
+//! wins over the environment, which wins over the default. Everything is checked here, before
+//! any socket is opened or thread started, so a typo fails at start-up with a message naming the
+//! flag instead of surfacing later as odd behaviour.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use argh::FromArgs;
+
+/// Defaults, kept together so `--help` and the code cannot disagree.
+pub mod defaults {
+    pub const LISTEN: &str = "0.0.0.0:19999";
+    pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
+    pub const MAX_DEVICES: usize = 64;
+    pub const MAX_VIEWERS: usize = 32;
+    pub const MAX_CONNECTIONS: usize = 256;
+    pub const OFFLINE_AFTER: &str = "10s";
+    pub const EVICT_AFTER: &str = "10m";
+}
+
+/// Largest frame cap accepted: far above any phone JPEG, and small enough that one frame per
+/// device cannot exhaust a router.
+const MAX_FRAME_BYTES_CEILING: usize = 64 * 1024 * 1024;
+const COUNT_CEILING: usize = 100_000;
+
+/// streampump: relays JPEG frames pushed by phones to MJPEG viewers (go2rtc, Home Assistant,
+/// browsers, ffmpeg). Every option can also be set through the environment variable named in
+/// brackets; a flag given on the command line wins.
+#[derive(FromArgs, Debug, Default)]
+pub struct Args {
+    /// address and port to listen on [STREAMPUMP_LISTEN] (default 0.0.0.0:19999)
+    #[argh(option)]
+    pub listen: Option<String>,
+
+    /// largest accepted JPEG in bytes; bigger pushes get 413 [STREAMPUMP_MAX_FRAME_BYTES]
+    /// (default 4194304)
+    #[argh(option)]
+    pub max_frame_bytes: Option<String>,
+
+    /// most devices kept at once; a push for one more gets 503 [STREAMPUMP_MAX_DEVICES]
+    /// (default 64)
+    #[argh(option)]
+    pub max_devices: Option<String>,
+
+    /// most viewers of one device; one more gets 503 [STREAMPUMP_MAX_VIEWERS] (default 32)
+    #[argh(option)]
+    pub max_viewers: Option<String>,
+
+    /// most requests handled at once (each open stream is one); more get 503
+    /// [STREAMPUMP_MAX_CONNECTIONS] (default 256)
+    #[argh(option)]
+    pub max_connections: Option<String>,
+
+    /// a device with no push for this long is shown offline and its viewers get the no-signal
+    /// picture; a number of seconds or a value like 500ms, 10s, 2m [STREAMPUMP_OFFLINE_AFTER]
+    /// (default 10s)
+    #[argh(option)]
+    pub offline_after: Option<String>,
+
+    /// a device offline this long with no viewers is forgotten and its frame freed
+    /// [STREAMPUMP_EVICT_AFTER] (default 10m)
+    #[argh(option)]
+    pub evict_after: Option<String>,
+
+    /// print the version and exit
+    #[argh(switch)]
+    pub version: bool,
+}
+
+/// The validated settings the relay runs with. Nothing downstream parses strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub max_frame_bytes: usize,
+    pub max_devices: NonZeroUsize,
+    pub max_viewers: NonZeroUsize,
+    pub max_connections: NonZeroUsize,
+    pub offline_after: Duration,
+    pub evict_after: Duration,
+}
+
+/// A setting that could not be used, naming the flag and its environment variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    flag: &'static str,
+    value: String,
+    reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid --{} (or {}) {:?}: {}",
+            self.flag,
+            env_name(self.flag),
+            self.value,
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_sources(&Args::default(), |_| None).unwrap_or_else(|e| {
+            unreachable!("built-in defaults must be valid: {e}");
+        })
+    }
+}
+
+impl Config {
+    /// Builds the configuration from parsed flags, falling back to the process environment.
+    pub fn from_args(args: &Args) -> Result<Config, ConfigError> {
+        Config::from_sources(args, |name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from flags and an environment lookup (injected for tests).
+    pub fn from_sources(
+        args: &Args,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let setting = |flag: &'static str, given: &Option<String>, default: &str| Setting {
+            flag,
+            raw: given
+                .clone()
+                .or_else(|| env(&env_name(flag)))
+                .unwrap_or_else(|| default.to_string()),
+        };
+        let offline_after = setting("offline-after", &args.offline_after, defaults::OFFLINE_AFTER)
+            .duration(Duration::from_millis(100), Duration::from_secs(24 * 3600))?;
+        let evict_after = setting("evict-after", &args.evict_after, defaults::EVICT_AFTER)
+            .duration(Duration::from_secs(1), Duration::from_secs(365 * 24 * 3600))?;
+        Ok(Config {
+            listen: setting("listen", &args.listen, defaults::LISTEN).socket_addr()?,
+            max_frame_bytes: setting(
+                "max-frame-bytes",
+                &args.max_frame_bytes,
+                &defaults::MAX_FRAME_BYTES.to_string(),
+            )
+            .count(1024, MAX_FRAME_BYTES_CEILING)?,
+            max_devices: setting(
+                "max-devices",
+                &args.max_devices,
+                &defaults::MAX_DEVICES.to_string(),
+            )
+            .nonzero_count()?,
+            max_viewers: setting(
+                "max-viewers",
+                &args.max_viewers,
+                &defaults::MAX_VIEWERS.to_string(),
+            )
+            .nonzero_count()?,
+            max_connections: setting(
+                "max-connections",
+                &args.max_connections,
+                &defaults::MAX_CONNECTIONS.to_string(),
+            )
+            .nonzero_count()?,
+            offline_after,
+            evict_after,
+        })
+    }
+}
+
+/// `max-frame-bytes` → `STREAMPUMP_MAX_FRAME_BYTES`.
+pub fn env_name(flag: &str) -> String {
+    format!("STREAMPUMP_{}", flag.replace('-', "_").to_ascii_uppercase())
+}
+
+/// One raw setting on its way to a typed value.
+struct Setting {
+    flag: &'static str,
+    raw: String,
+}
+
+impl Setting {
+    fn error(&self, reason: impl Into<String>) -> ConfigError {
+        ConfigError {
+            flag: self.flag,
+            value: self.raw.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn socket_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.raw
+            .trim()
+            .parse()
+            .map_err(|_| self.error("expected IP:PORT, for example 0.0.0.0:19999 or [::]:19999"))
+    }
+
+    fn count(&self, min: usize, max: usize) -> Result<usize, ConfigError> {
+        let value: usize = self
+            .raw
+            .trim()
+            .parse()
+            .map_err(|_| self.error("expected a whole number"))?;
+        if value < min || value > max {
+            return Err(self.error(format!("must be between {min} and {max}")));
+        }
+        Ok(value)
+    }
+
+    fn nonzero_count(&self) -> Result<NonZeroUsize, ConfigError> {
+        let value = self.count(1, COUNT_CEILING)?;
+        NonZeroUsize::new(value).ok_or_else(|| self.error("must be at least 1"))
+    }
+
+    fn duration(&self, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
+        let value = parse_duration(self.raw.trim()).ok_or_else(|| {
+            self.error("expected a duration such as 500ms, 10s, 2m, 1h (a bare number is seconds)")
+        })?;
+        if value < min || value > max {
+            return Err(self.error(format!("must be between {min:?} and {max:?}")));
+        }
+        Ok(value)
+    }
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h` or a bare number of seconds (fractions allowed: `0.5`).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds_per_unit = match unit {
+        "" | "s" => 1.0,
+        "ms" => 0.001,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return None,
+    };
+    let seconds = number * seconds_per_unit;
+    if !seconds.is_finite() || !(0.0..=1e9).contains(&seconds) {
+        return None;
+    }
+    Some(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.to_string())
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_reference_port_and_documented_limits() {
+        let config = Config::default();
+        assert_eq!(config.listen, "0.0.0.0:19999".parse().unwrap());
+        assert_eq!(config.max_frame_bytes, 4 * 1024 * 1024);
+        assert_eq!(config.max_devices.get(), 64);
+        assert_eq!(config.max_viewers.get(), 32);
+        assert_eq!(config.max_connections.get(), 256);
+        assert_eq!(config.offline_after, Duration::from_secs(10));
+        assert_eq!(config.evict_after, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn environment_fills_in_and_flags_win() {
+        let env = env_of(&[
+            ("STREAMPUMP_MAX_VIEWERS", "5"),
+            ("STREAMPUMP_LISTEN", "127.0.0.1:1"),
+        ]);
+        let args = Args {
+            listen: Some("127.0.0.1:2".into()),
+            ..Args::default()
+        };
+        let config = Config::from_sources(&args, env).unwrap();
+        assert_eq!(config.max_viewers.get(), 5);
+        assert_eq!(config.listen.port(), 2);
+    }
+
+    #[test]
+    fn bad_values_name_the_flag_and_the_variable() {
+        let args = Args {
+            max_devices: Some("0".into()),
+            ..Args::default()
+        };
+        let message = Config::from_sources(&args, |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("--max-devices"), "{message}");
+        assert!(message.contains("STREAMPUMP_MAX_DEVICES"), "{message}");
+
+        let args = Args {
+            listen: Some("19999".into()),
+            ..Args::default()
+        };
+        assert!(Config::from_sources(&args, |_| None).is_err());
+
+        let args = Args {
+            max_frame_bytes: Some("10".into()),
+            ..Args::default()
+        };
+        assert!(Config::from_sources(&args, |_| None).is_err());
+    }
+
+    #[test]
+    fn durations_accept_units_and_reject_nonsense() {
+        assert_eq!(parse_duration("10"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("s"), None);
+        assert_eq!(parse_duration("10 s"), None);
+        assert_eq!(parse_duration("-1"), None);
+        assert_eq!(parse_duration("1e400"), None);
+        assert_eq!(parse_duration("3days"), None);
+    }
+}

@@ -1,0 +1,438 @@
+//! One device: its latest frame, the lock and condvar its viewers sleep on, and its counters.
+//!
+//! The whole fan-out is here. A push swaps in a new `Arc<[u8]>` under the lock and wakes every
+//! viewer; each viewer clones the `Arc` (a reference count, not the bytes), lets go of the lock
+//! and writes to its own socket. A viewer remembers only the sequence number of the last frame
+//! it sent, so a slow viewer simply gets the newest frame next time and never builds a queue,
+//! and nothing a viewer does can hold up the pusher or another viewer: the lock is never held
+//! across I/O. Callers never see the lock; they call [`Device::publish`] and [`Viewer::next`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::device_id::DeviceId;
+use crate::jpeg::Dimensions;
+use crate::rate_meter::RateMeter;
+
+/// One published JPEG. Cloning shares the bytes.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub jpeg: Arc<[u8]>,
+    pub seq: u64,
+    pub received_at: Instant,
+    pub dimensions: Option<Dimensions>,
+}
+
+/// A device known to the relay.
+#[derive(Debug)]
+pub struct Device {
+    id: DeviceId,
+    offline_after: Duration,
+    state: Mutex<State>,
+    new_frame: Condvar,
+}
+
+/// Everything guarded by the device lock. 64-bit counters live here rather than in atomics:
+/// 32-bit MIPS routers have no 64-bit atomic instructions.
+#[derive(Debug)]
+struct State {
+    latest: Option<Frame>,
+    frames_received: u64,
+    bytes_received: u64,
+    frames_sent: u64,
+    input_rate: RateMeter,
+    viewers: usize,
+    /// Whether the last online/offline log line said online.
+    announced_online: bool,
+    /// Set when the registry forgets this device; a push that raced with that must retry.
+    evicted: bool,
+}
+
+/// The push raced with eviction and went to a device nobody can see any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Evicted;
+
+/// The device already has its maximum number of viewers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewersFull;
+
+/// What a push changed, for logging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    pub seq: u64,
+    pub came_online: bool,
+}
+
+/// What the housekeeping pass decided about a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SweepOutcome {
+    pub went_offline: bool,
+    pub evicted: bool,
+}
+
+/// A device's figures at one moment, for the status endpoint.
+#[derive(Debug, Clone)]
+pub struct DeviceStatus {
+    pub id: DeviceId,
+    pub online: bool,
+    pub frames_received: u64,
+    pub input_fps: f64,
+    pub bytes_received: u64,
+    pub last_frame_age: Option<Duration>,
+    pub last_frame_bytes: Option<usize>,
+    pub dimensions: Option<Dimensions>,
+    pub viewers: usize,
+    pub frames_sent: u64,
+}
+
+impl Device {
+    pub fn new(id: DeviceId, offline_after: Duration) -> Device {
+        Device {
+            id,
+            offline_after,
+            state: Mutex::new(State {
+                latest: None,
+                frames_received: 0,
+                bytes_received: 0,
+                frames_sent: 0,
+                input_rate: RateMeter::default(),
+                viewers: 0,
+                announced_online: false,
+                evicted: false,
+            }),
+            new_frame: Condvar::new(),
+        }
+    }
+
+    pub fn id(&self) -> &DeviceId {
+        &self.id
+    }
+
+    /// Makes `jpeg` the latest frame and wakes every viewer.
+    pub fn publish(
+        &self,
+        jpeg: Arc<[u8]>,
+        dimensions: Option<Dimensions>,
+        now: Instant,
+    ) -> Result<Published, Evicted> {
+        let mut state = self.state.lock();
+        if state.evicted {
+            return Err(Evicted);
+        }
+        let seq = state.latest.as_ref().map_or(1, |frame| frame.seq + 1);
+        state.frames_received += 1;
+        state.bytes_received += jpeg.len() as u64;
+        state.input_rate.record(now);
+        let came_online = !state.announced_online;
+        state.announced_online = true;
+        // The previous frame's bytes are freed here, or when the last viewer still writing
+        // them drops its clone.
+        state.latest = Some(Frame {
+            jpeg,
+            seq,
+            received_at: now,
+            dimensions,
+        });
+        drop(state);
+        self.new_frame.notify_all();
+        Ok(Published { seq, came_online })
+    }
+
+    /// The latest frame, however old.
+    pub fn latest(&self) -> Option<Frame> {
+        self.state.lock().latest.clone()
+    }
+
+    /// Adds a viewer if there is room. The registry calls this under its own lock, so a device
+    /// cannot be evicted between being found and being watched.
+    pub fn add_viewer(
+        self: &Arc<Self>,
+        limit: usize,
+        peer: Option<SocketAddr>,
+    ) -> Result<(Viewer, usize), ViewersFull> {
+        let mut state = self.state.lock();
+        if state.viewers >= limit {
+            return Err(ViewersFull);
+        }
+        state.viewers += 1;
+        let viewers = state.viewers;
+        drop(state);
+        let viewer = Viewer {
+            device: Arc::clone(self),
+            peer,
+            last_seq: 0,
+            unreported_sends: 0,
+        };
+        Ok((viewer, viewers))
+    }
+
+    pub fn status(&self, now: Instant) -> DeviceStatus {
+        let state = self.state.lock();
+        let latest = state.latest.as_ref();
+        DeviceStatus {
+            id: self.id.clone(),
+            online: self.is_online(&state, now),
+            frames_received: state.frames_received,
+            input_fps: state.input_rate.per_second(now),
+            bytes_received: state.bytes_received,
+            last_frame_age: latest.map(|f| now.saturating_duration_since(f.received_at)),
+            last_frame_bytes: latest.map(|f| f.jpeg.len()),
+            dimensions: latest.and_then(|f| f.dimensions),
+            viewers: state.viewers,
+            frames_sent: state.frames_sent,
+        }
+    }
+
+    /// Notices a device going offline, and marks it evicted when it has been offline for
+    /// `evict_after` with nobody watching. A device that never received a frame goes as soon
+    /// as its last viewer does, so viewers asking for random ids cannot fill the table.
+    pub fn sweep(&self, now: Instant, evict_after: Duration) -> SweepOutcome {
+        let mut state = self.state.lock();
+        let mut outcome = SweepOutcome::default();
+        if state.announced_online && !self.is_online(&state, now) {
+            state.announced_online = false;
+            outcome.went_offline = true;
+        }
+        let silent_for = state
+            .latest
+            .as_ref()
+            .map(|f| now.saturating_duration_since(f.received_at));
+        let forgettable = match silent_for {
+            None => true,
+            Some(silence) => silence >= evict_after,
+        };
+        if state.viewers == 0 && forgettable {
+            state.evicted = true;
+            outcome.evicted = true;
+        }
+        outcome
+    }
+
+    fn is_online(&self, state: &State, now: Instant) -> bool {
+        state
+            .latest
+            .as_ref()
+            .is_some_and(|f| now.saturating_duration_since(f.received_at) < self.offline_after)
+    }
+}
+
+/// What a viewer should send next.
+#[derive(Debug, Clone)]
+pub enum Next {
+    /// A frame this viewer has not seen.
+    Fresh(Frame),
+    /// Nothing new for a while: the same frame again, so the viewer's client sees bytes
+    /// (Home Assistant drops a stream after 10 s of silence) and a departed viewer is noticed.
+    Repeat(Frame),
+    /// No frame yet, or the phone went away: send the placeholder picture.
+    NoSignal,
+}
+
+/// One viewer's place at a device: the sequence number of the last frame it got.
+#[derive(Debug)]
+pub struct Viewer {
+    device: Arc<Device>,
+    peer: Option<SocketAddr>,
+    last_seq: u64,
+    /// Frames written since the device's `frames_sent` was last updated; folded in at the next
+    /// lock, so counting costs no extra locking per frame.
+    unreported_sends: u64,
+}
+
+impl Viewer {
+    pub fn device_id(&self) -> &DeviceId {
+        self.device.id()
+    }
+
+    /// What to send first, without waiting: the current frame if the device is online.
+    pub fn first(&mut self) -> Next {
+        let state = self.device.state.lock();
+        match &state.latest {
+            Some(frame) if self.device.is_online(&state, Instant::now()) => {
+                self.last_seq = frame.seq;
+                Next::Fresh(frame.clone())
+            }
+            _ => Next::NoSignal,
+        }
+    }
+
+    /// Counts one frame as delivered to this viewer.
+    pub fn sent(&mut self) {
+        self.unreported_sends += 1;
+    }
+
+    /// Waits until a frame newer than the last one sent arrives, or `idle` passes. With
+    /// `not_before` (a viewer's `?fps=` cap) it first sleeps until then, so that it takes the
+    /// newest frame at that moment instead of queueing the ones in between.
+    pub fn next(&mut self, idle: Duration, not_before: Option<Instant>) -> Next {
+        if let Some(not_before) = not_before {
+            self.report_sends();
+            let now = Instant::now();
+            if not_before > now {
+                std::thread::sleep(not_before - now);
+            }
+        }
+        let deadline = Instant::now() + idle;
+        let mut state = self.device.state.lock();
+        state.frames_sent += std::mem::take(&mut self.unreported_sends);
+        loop {
+            if let Some(frame) = &state.latest {
+                if frame.seq > self.last_seq {
+                    self.last_seq = frame.seq;
+                    return Next::Fresh(frame.clone());
+                }
+            }
+            if self
+                .device
+                .new_frame
+                .wait_until(&mut state, deadline)
+                .timed_out()
+            {
+                break;
+            }
+        }
+        match &state.latest {
+            Some(frame) if frame.seq > self.last_seq => {
+                self.last_seq = frame.seq;
+                Next::Fresh(frame.clone())
+            }
+            Some(frame) if self.device.is_online(&state, Instant::now()) => {
+                Next::Repeat(frame.clone())
+            }
+            _ => Next::NoSignal,
+        }
+    }
+
+    fn report_sends(&mut self) {
+        if self.unreported_sends > 0 {
+            self.device.state.lock().frames_sent += std::mem::take(&mut self.unreported_sends);
+        }
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        let mut state = self.device.state.lock();
+        state.frames_sent += self.unreported_sends;
+        state.viewers -= 1;
+        let remaining = state.viewers;
+        drop(state);
+        let peer = self
+            .peer
+            .map_or_else(|| "a viewer".to_string(), |peer| peer.to_string());
+        log::info!(
+            "{}: {peer} stopped watching ({remaining} viewers)",
+            self.device.id()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+
+    fn device(offline_after: Duration) -> Arc<Device> {
+        Arc::new(Device::new(DeviceId::parse("cam").unwrap(), offline_after))
+    }
+
+    fn bytes(text: &str) -> Arc<[u8]> {
+        Arc::from(text.as_bytes())
+    }
+
+    #[test]
+    fn a_viewer_shares_the_published_bytes() {
+        let device = device(Duration::from_secs(10));
+        let jpeg = bytes("one");
+        device.publish(Arc::clone(&jpeg), None, Instant::now()).unwrap();
+        let (mut viewer, count) = device.add_viewer(4, None).unwrap();
+        assert_eq!(count, 1);
+        let Next::Fresh(frame) = viewer.first() else {
+            panic!("expected the current frame");
+        };
+        assert!(Arc::ptr_eq(&frame.jpeg, &jpeg), "no copy of the frame bytes");
+    }
+
+    #[test]
+    fn a_waiting_viewer_is_woken_by_a_push() {
+        let device = device(Duration::from_secs(10));
+        let (mut viewer, _) = device.add_viewer(4, None).unwrap();
+        assert!(matches!(viewer.first(), Next::NoSignal));
+        let pusher = {
+            let device = Arc::clone(&device);
+            thread::spawn(move || {
+                device.publish(bytes("two"), None, Instant::now()).unwrap();
+            })
+        };
+        let Next::Fresh(frame) = viewer.next(Duration::from_secs(30), None) else {
+            panic!("expected the pushed frame");
+        };
+        assert_eq!(&*frame.jpeg, b"two");
+        pusher.join().unwrap();
+    }
+
+    #[test]
+    fn a_slow_viewer_skips_to_the_newest_frame() {
+        let device = device(Duration::from_secs(10));
+        let (mut viewer, _) = device.add_viewer(4, None).unwrap();
+        for text in ["a", "b", "c"] {
+            device.publish(bytes(text), None, Instant::now()).unwrap();
+        }
+        let Next::Fresh(frame) = viewer.next(Duration::from_millis(10), None) else {
+            panic!("expected a frame");
+        };
+        assert_eq!((&*frame.jpeg, frame.seq), (&b"c"[..], 3));
+        assert!(matches!(
+            viewer.next(Duration::from_millis(10), None),
+            Next::Repeat(_)
+        ));
+    }
+
+    #[test]
+    fn an_offline_device_gives_no_signal() {
+        let device = device(Duration::from_millis(100));
+        let long_ago = Instant::now() - Duration::from_secs(1);
+        device.publish(bytes("old"), None, long_ago).unwrap();
+        let (mut viewer, _) = device.add_viewer(4, None).unwrap();
+        assert!(matches!(viewer.first(), Next::NoSignal));
+        assert!(matches!(
+            viewer.next(Duration::from_millis(1), None),
+            Next::Fresh(_)
+        ));
+        assert!(matches!(
+            viewer.next(Duration::from_millis(1), None),
+            Next::NoSignal
+        ));
+    }
+
+    #[test]
+    fn viewer_limit_and_counts() {
+        let device = device(Duration::from_secs(10));
+        let (mut first, _) = device.add_viewer(1, None).unwrap();
+        assert_eq!(device.add_viewer(1, None).unwrap_err(), ViewersFull);
+        first.sent();
+        first.sent();
+        drop(first);
+        let status = device.status(Instant::now());
+        assert_eq!((status.viewers, status.frames_sent), (0, 2));
+        assert!(device.add_viewer(1, None).is_ok());
+    }
+
+    #[test]
+    fn sweep_reports_offline_once_and_evicts_only_unwatched_devices() {
+        let device = device(Duration::from_millis(50));
+        let start = Instant::now();
+        device.publish(bytes("x"), None, start).unwrap();
+        let later = start + Duration::from_secs(1);
+        let watcher = device.add_viewer(4, None).unwrap();
+        let outcome = device.sweep(later, Duration::from_millis(500));
+        assert_eq!(outcome, SweepOutcome { went_offline: true, evicted: false });
+        assert_eq!(device.sweep(later, Duration::from_millis(500)), SweepOutcome::default());
+        drop(watcher);
+        assert!(device.sweep(later, Duration::from_millis(500)).evicted);
+        assert_eq!(device.publish(bytes("y"), None, later), Err(Evicted));
+    }
+}

@@ -1,0 +1,24 @@
+//! streampump: a tiny relay from phones pushing JPEG frames to MJPEG viewers.
+//!
+//! A phone POSTs each frame to `/pump_push/{device_id}`; the relay keeps only the newest frame
+//! of each device and streams it to any number of viewers at `/live.mjpeg?device_id=`. See the
+//! README for the API and DESIGN notes in each module for the reasons behind the choices.
+
+pub mod assets;
+pub mod config;
+pub mod device;
+pub mod device_id;
+pub mod handler_slots;
+pub mod jpeg;
+pub mod listener;
+pub mod mjpeg;
+pub mod oversize_alloc;
+pub mod push;
+pub mod rate_meter;
+pub mod registry;
+pub mod request_target;
+pub mod responses;
+pub mod routes;
+pub mod server;
+pub mod status;
+pub mod stream;

@@ -1,0 +1,116 @@
+//! `POST /pump_push/{id}`: one JPEG in, published to every viewer of the device.
+//!
+//! The body is read straight into the buffer that viewers will share, sized from
+//! `Content-Length`, so a push costs one allocation and no copy. Sizes are checked before
+//! anything is read: a body declared over `--max-frame-bytes` is refused with 413 without being
+//! buffered. (tiny_http then discards the unread rest itself; `oversize_alloc` keeps that from
+//! hurting when the declared size is absurd.)
+
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use tiny_http::Request;
+
+use crate::device_id::DeviceId;
+use crate::jpeg;
+use crate::registry::Registry;
+use crate::responses::{self, TextResponse};
+
+pub fn serve(mut request: Request, registry: &Registry, device: &DeviceId, max_frame_bytes: usize) {
+    let pusher = request.remote_addr().copied();
+    let response = match receive(&mut request, registry, device, max_frame_bytes, pusher) {
+        Ok(()) => responses::text(200, "OK"),
+        Err(response) => response,
+    };
+    if let Err(error) = request.respond(response) {
+        log::debug!("{device}: push answer not delivered: {error}");
+    }
+}
+
+fn receive(
+    request: &mut Request,
+    registry: &Registry,
+    device: &DeviceId,
+    max_frame_bytes: usize,
+    pusher: Option<std::net::SocketAddr>,
+) -> Result<(), TextResponse> {
+    let body = read_body(request, max_frame_bytes)?;
+    if let Err(problem) = jpeg::check_complete(&body) {
+        log::debug!("{device}: refused a push of {} bytes: {problem}", body.len());
+        return Err(responses::text(415, &problem.to_string()));
+    }
+    let dimensions = jpeg::dimensions(&body);
+    let length = body.len();
+    match registry.publish(device, body, dimensions, pusher) {
+        Ok(seq) => {
+            log::trace!("{device}: frame {seq}, {length} bytes");
+            Ok(())
+        }
+        Err(refused) => {
+            log::warn!("{device}: push refused: {refused}");
+            Err(responses::unavailable(&refused.to_string()))
+        }
+    }
+}
+
+fn read_body(request: &mut Request, max_frame_bytes: usize) -> Result<Arc<[u8]>, TextResponse> {
+    let too_large = |size: String| {
+        responses::text(
+            413,
+            &format!("frame of {size} bytes is over the limit of {max_frame_bytes} bytes (--max-frame-bytes)"),
+        )
+    };
+    let empty = || responses::text(400, "empty body: send one JPEG as the request body");
+    match request.body_length() {
+        Some(0) => Err(empty()),
+        Some(declared) if declared > max_frame_bytes => Err(too_large(declared.to_string())),
+        Some(declared) => read_declared(request.as_reader(), declared),
+        // Chunked (or no length at all, which reads as empty): read up to one byte past the
+        // limit to tell "at the limit" from "over it".
+        None => {
+            let mut body = Vec::new();
+            let limit = max_frame_bytes as u64 + 1;
+            request
+                .as_reader()
+                .take(limit)
+                .read_to_end(&mut body)
+                .map_err(|error| interrupted(body.len(), None, &error))?;
+            if body.is_empty() {
+                Err(empty())
+            } else if body.len() > max_frame_bytes {
+                Err(too_large(format!("more than {max_frame_bytes}")))
+            } else {
+                Ok(Arc::from(body))
+            }
+        }
+    }
+}
+
+/// Reads exactly `declared` bytes into a fresh shared buffer.
+fn read_declared(reader: &mut dyn Read, declared: usize) -> Result<Arc<[u8]>, TextResponse> {
+    let mut frame: Arc<[u8]> = std::iter::repeat(0u8).take(declared).collect();
+    let Some(buffer) = Arc::get_mut(&mut frame) else {
+        return Err(responses::text(500, "internal error: frame buffer is shared"));
+    };
+    let mut filled = 0;
+    while filled < declared {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => {
+                let error = io::Error::from(io::ErrorKind::UnexpectedEof);
+                return Err(interrupted(filled, Some(declared), &error));
+            }
+            Ok(count) => filled += count,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(interrupted(filled, Some(declared), &error)),
+        }
+    }
+    Ok(frame)
+}
+
+fn interrupted(received: usize, declared: Option<usize>, error: &io::Error) -> TextResponse {
+    let expected = declared.map_or_else(String::new, |d| format!(" of {d}"));
+    responses::text(
+        400,
+        &format!("body ended after {received}{expected} bytes: {error}"),
+    )
+}

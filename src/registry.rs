@@ -1,0 +1,232 @@
+//! All devices by id: created by their first push (or first viewer), forgotten when idle.
+//!
+//! The registry lock is held only to find or insert a device, never while a frame is copied or
+//! written, so it is not a bottleneck for pushes or viewers. Lock order is always registry, then
+//! device.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::config::Config;
+use crate::device::{Device, DeviceStatus, Frame, Viewer, ViewersFull};
+use crate::device_id::DeviceId;
+use crate::jpeg::Dimensions;
+
+/// Why the registry said no.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    TooManyDevices { limit: usize },
+    TooManyViewers { limit: usize },
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::TooManyDevices { limit } => write!(
+                f,
+                "device limit reached ({limit} devices, see --max-devices); try again later"
+            ),
+            Refused::TooManyViewers { limit } => write!(
+                f,
+                "viewer limit reached for this device ({limit} viewers, see --max-viewers); \
+                 try again later"
+            ),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    devices: Mutex<HashMap<DeviceId, Arc<Device>>>,
+    max_devices: usize,
+    max_viewers: usize,
+    offline_after: Duration,
+    evict_after: Duration,
+}
+
+impl Registry {
+    pub fn new(config: &Config) -> Registry {
+        Registry {
+            devices: Mutex::new(HashMap::new()),
+            max_devices: config.max_devices.get(),
+            max_viewers: config.max_viewers.get(),
+            offline_after: config.offline_after,
+            evict_after: config.evict_after,
+        }
+    }
+
+    /// Publishes a frame, creating the device on its first push.
+    pub fn publish(
+        &self,
+        id: &DeviceId,
+        jpeg: Arc<[u8]>,
+        dimensions: Option<Dimensions>,
+        pusher: Option<SocketAddr>,
+    ) -> Result<u64, Refused> {
+        loop {
+            let device = self.find_or_create(id)?;
+            // Retried only if the sweep forgot the device between the lookup and the publish.
+            if let Ok(published) = device.publish(Arc::clone(&jpeg), dimensions, Instant::now()) {
+                if published.came_online {
+                    let from = pusher.map_or_else(String::new, |addr| format!(" from {addr}"));
+                    log::info!("{id}: online{from}");
+                }
+                return Ok(published.seq);
+            }
+        }
+    }
+
+    /// Registers a viewer, creating the device if no phone has pushed to it yet, so that a
+    /// go2rtc started before the phone gets a stream instead of a 404 and a minute of back-off.
+    pub fn watch(&self, id: &DeviceId, peer: Option<SocketAddr>) -> Result<Viewer, Refused> {
+        let mut devices = self.devices.lock();
+        let device = self.find_or_insert(&mut devices, id)?;
+        let (viewer, viewers) = device
+            .add_viewer(self.max_viewers, peer)
+            .map_err(|ViewersFull| Refused::TooManyViewers {
+                limit: self.max_viewers,
+            })?;
+        drop(devices);
+        let who = peer.map_or_else(|| "a viewer".to_string(), |peer| peer.to_string());
+        log::info!("{id}: {who} watching ({viewers} viewers)");
+        Ok(viewer)
+    }
+
+    /// The latest frame of a device, if it has one.
+    pub fn latest(&self, id: &DeviceId) -> Option<Frame> {
+        let device = self.devices.lock().get(id).cloned()?;
+        device.latest()
+    }
+
+    /// Status of every device, sorted by id.
+    pub fn statuses(&self) -> Vec<DeviceStatus> {
+        let devices: Vec<Arc<Device>> = self.devices.lock().values().cloned().collect();
+        let now = Instant::now();
+        let mut statuses: Vec<DeviceStatus> = devices.iter().map(|d| d.status(now)).collect();
+        statuses.sort_by(|a, b| a.id.cmp(&b.id));
+        statuses
+    }
+
+    /// Housekeeping: logs devices going offline and forgets idle ones.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let mut devices = self.devices.lock();
+        devices.retain(|id, device| {
+            let outcome = device.sweep(now, self.evict_after);
+            if outcome.went_offline {
+                log::info!(
+                    "{id}: offline (no frame for {:?})",
+                    self.offline_after
+                );
+            }
+            if outcome.evicted {
+                log::debug!("{id}: forgotten");
+            }
+            !outcome.evicted
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.devices.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn find_or_create(&self, id: &DeviceId) -> Result<Arc<Device>, Refused> {
+        let mut devices = self.devices.lock();
+        self.find_or_insert(&mut devices, id)
+    }
+
+    fn find_or_insert(
+        &self,
+        devices: &mut HashMap<DeviceId, Arc<Device>>,
+        id: &DeviceId,
+    ) -> Result<Arc<Device>, Refused> {
+        if let Some(device) = devices.get(id) {
+            return Ok(Arc::clone(device));
+        }
+        if devices.len() >= self.max_devices {
+            return Err(Refused::TooManyDevices {
+                limit: self.max_devices,
+            });
+        }
+        let device = Arc::new(Device::new(id.clone(), self.offline_after));
+        devices.insert(id.clone(), Arc::clone(&device));
+        Ok(device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::num::NonZeroUsize;
+
+    fn registry(max_devices: usize, max_viewers: usize) -> Registry {
+        Registry::new(&Config {
+            max_devices: NonZeroUsize::new(max_devices).unwrap(),
+            max_viewers: NonZeroUsize::new(max_viewers).unwrap(),
+            offline_after: Duration::from_millis(20),
+            evict_after: Duration::from_millis(40),
+            ..Config::default()
+        })
+    }
+
+    fn id(text: &str) -> DeviceId {
+        DeviceId::parse(text).unwrap()
+    }
+
+    fn jpeg() -> Arc<[u8]> {
+        Arc::from(&[0xFF, 0xD8, 0xFF, 0xD9][..])
+    }
+
+    #[test]
+    fn devices_are_created_by_push_and_capped() {
+        let registry = registry(2, 4);
+        assert_eq!(registry.publish(&id("a"), jpeg(), None, None), Ok(1));
+        assert_eq!(registry.publish(&id("a"), jpeg(), None, None), Ok(2));
+        assert_eq!(registry.publish(&id("b"), jpeg(), None, None), Ok(1));
+        assert_eq!(
+            registry.publish(&id("c"), jpeg(), None, None),
+            Err(Refused::TooManyDevices { limit: 2 })
+        );
+        assert_eq!(registry.len(), 2);
+        assert!(registry.latest(&id("a")).is_some());
+        assert!(registry.latest(&id("c")).is_none());
+    }
+
+    #[test]
+    fn viewers_are_capped_per_device() {
+        let registry = registry(4, 1);
+        let _first = registry.watch(&id("a"), None).unwrap();
+        assert_eq!(
+            registry.watch(&id("a"), None).unwrap_err(),
+            Refused::TooManyViewers { limit: 1 }
+        );
+        assert!(registry.watch(&id("b"), None).is_ok());
+    }
+
+    #[test]
+    fn idle_devices_are_forgotten_and_watched_ones_kept() {
+        let registry = registry(4, 4);
+        registry.publish(&id("idle"), jpeg(), None, None).unwrap();
+        registry.publish(&id("watched"), jpeg(), None, None).unwrap();
+        let viewer = registry.watch(&id("watched"), None).unwrap();
+        let waiting = registry.watch(&id("waiting"), None).unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        registry.sweep();
+        let ids: Vec<String> = registry.statuses().iter().map(|s| s.id.to_string()).collect();
+        assert_eq!(ids, ["waiting", "watched"]);
+        drop(viewer);
+        drop(waiting);
+        registry.sweep();
+        assert!(registry.is_empty());
+        // A push after eviction simply creates the device again.
+        assert_eq!(registry.publish(&id("idle"), jpeg(), None, None), Ok(1));
+    }
+}

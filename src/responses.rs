@@ -1,0 +1,125 @@
+//! Building the short, non-streaming answers: plain-text reasons, JSON, and JPEG snapshots.
+//!
+//! Every refusal carries a one-line plain-text reason, so a person with curl (or a phone page
+//! showing the relay's message) learns what to change. A snapshot is served from the shared
+//! frame buffer through a reader, never copied into a new buffer first.
+
+use std::io::{self, Cursor, Read};
+use std::sync::Arc;
+
+use tiny_http::{Header, Response, StatusCode};
+
+use crate::mjpeg;
+use crate::routes::Refusal;
+
+/// Seconds a client is asked to wait after a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+pub type TextResponse = Response<Cursor<Vec<u8>>>;
+
+fn header(name: &str, value: &str) -> Header {
+    // Names and values here are ASCII by construction: fixed strings, numbers, validated ids.
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).unwrap_or_else(|()| {
+        Header::from_bytes(&b"X-Invalid-Header"[..], &b"1"[..])
+            .unwrap_or_else(|()| unreachable!("static ASCII header"))
+    })
+}
+
+fn with_header<R: Read>(response: Response<R>, name: &str, value: &str) -> Response<R> {
+    response.with_header(header(name, value))
+}
+
+/// A plain-text answer; the text gets a trailing newline for terminals.
+pub fn text(status: u16, message: &str) -> TextResponse {
+    let body = format!("{message}\n").into_bytes();
+    let response = Response::from_data(body).with_status_code(StatusCode(status));
+    with_header(response, "Content-Type", "text/plain; charset=utf-8")
+}
+
+/// The answer to a routing refusal (400, 404, 405 with `Allow`).
+pub fn refusal(refusal: &Refusal) -> TextResponse {
+    let response = text(refusal.status, &refusal.reason);
+    match refusal.allow {
+        Some(allow) => with_header(response, "Allow", allow),
+        None => response,
+    }
+}
+
+/// 503 with `Retry-After`, for limits that free up by themselves.
+pub fn unavailable(message: &str) -> TextResponse {
+    with_header(
+        text(503, message),
+        "Retry-After",
+        &RETRY_AFTER_SECONDS.to_string(),
+    )
+}
+
+/// `204` listing the methods a path accepts.
+pub fn options(allow: &str) -> Response<io::Empty> {
+    with_header(Response::empty(204), "Allow", allow)
+}
+
+/// A JSON document, never cached.
+pub fn json(body: String) -> TextResponse {
+    let response = Response::from_data(body.into_bytes());
+    let response = with_header(response, "Content-Type", "application/json");
+    no_cache(response)
+}
+
+/// The latest frame as `image/jpeg` with `Content-Length` (tiny_http would otherwise send
+/// anything over 32 KiB chunked).
+pub fn jpeg(frame: Arc<[u8]>, age_ms: u128) -> Response<SharedBytes> {
+    let length = frame.len();
+    let response = Response::new(
+        StatusCode(200),
+        Vec::new(),
+        SharedBytes::new(frame),
+        Some(length),
+        None,
+    )
+    .with_chunked_threshold(usize::MAX);
+    let response = with_header(response, "Content-Type", "image/jpeg");
+    let response = with_header(response, "X-Frame-Age-Ms", &age_ms.to_string());
+    no_cache(response)
+}
+
+fn no_cache<R: Read>(response: Response<R>) -> Response<R> {
+    let response = with_header(response, "Cache-Control", mjpeg::CACHE_CONTROL);
+    with_header(response, "Pragma", mjpeg::PRAGMA)
+}
+
+/// Reads a shared frame without copying it first.
+pub struct SharedBytes {
+    bytes: Arc<[u8]>,
+    position: usize,
+}
+
+impl SharedBytes {
+    pub fn new(bytes: Arc<[u8]>) -> Self {
+        SharedBytes { bytes, position: 0 }
+    }
+}
+
+impl Read for SharedBytes {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let rest = self.bytes.get(self.position..).unwrap_or_default();
+        let count = rest.len().min(buf.len());
+        buf[..count].copy_from_slice(&rest[..count]);
+        self.position += count;
+        Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_bytes_reads_everything_once() {
+        let mut reader = SharedBytes::new(Arc::from(&b"hello"[..]));
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"hello");
+        assert_eq!(reader.read(&mut [0; 4]).unwrap(), 0);
+    }
+}

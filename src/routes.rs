@@ -1,0 +1,325 @@
+//! Which request is which: a pure function from method and raw target to a [`Route`].
+//!
+//! Kept free of sockets and state so every URL the relay understands, every alias, and every
+//! refusal can be unit-tested. Paths keep the reference server's spelling exactly
+//! (`/pump_push/{id}`, `/live.mjpeg?device_id=`), because existing go2rtc configs point at them;
+//! the aliases are the ones users of µStreamer (`/stream`, `/snapshot`) and mjpg-streamer
+//! (`/?action=stream`) already type.
+
+use std::time::Duration;
+
+use crate::device_id::DeviceId;
+use crate::request_target::RequestTarget;
+
+/// A request the relay will serve.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route {
+    /// `POST /pump_push/{id}`: one JPEG in the body.
+    Push(DeviceId),
+    /// `GET|HEAD /live.mjpeg?device_id=`: the endless MJPEG stream.
+    Stream {
+        device: DeviceId,
+        options: ViewerOptions,
+        head_only: bool,
+    },
+    /// `GET|HEAD /snapshot.jpg?device_id=`: the latest frame.
+    Snapshot(DeviceId),
+    /// `GET /api/devices`: JSON status of every device.
+    Devices,
+    /// `GET /healthz`.
+    Health,
+    /// `GET /`: a short page saying what is where.
+    Index,
+    /// `OPTIONS` on a known path: which methods it takes.
+    Options { allow: &'static str },
+}
+
+/// Per-viewer choices carried in the stream URL.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ViewerOptions {
+    /// From `?fps=N`: at least this long between two frames to this viewer.
+    pub min_interval: Option<Duration>,
+    /// From `?advance_headers=1`: send the next part's headers right after each frame, so
+    /// Chromium paints a frame as soon as it arrives (crbug 527446). Breaks go2rtc, which needs
+    /// Content-Length in every part, so it is never the default.
+    pub advance_headers: bool,
+}
+
+/// A request the relay refuses, with the status and one-line reason to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub reason: String,
+    /// For 405: the `Allow` header.
+    pub allow: Option<&'static str>,
+}
+
+impl Refusal {
+    fn bad_request(reason: impl Into<String>) -> Refusal {
+        Refusal {
+            status: 400,
+            reason: reason.into(),
+            allow: None,
+        }
+    }
+}
+
+/// Highest `?fps=` a viewer may ask for; above it the cap means nothing anyway.
+const MAX_VIEWER_FPS: f64 = 1000.0;
+
+/// The endpoints, before the method is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resource<'a> {
+    Push(&'a str),
+    Stream,
+    Snapshot,
+    Devices,
+    Health,
+    Index,
+}
+
+impl Resource<'_> {
+    fn allow(self) -> &'static str {
+        match self {
+            Resource::Push(_) => "POST, OPTIONS",
+            _ => "GET, HEAD, OPTIONS",
+        }
+    }
+}
+
+/// Routes one request. `method` is case-sensitive, as HTTP says.
+pub fn route(method: &str, raw_target: &str) -> Result<Route, Refusal> {
+    let target = RequestTarget::parse(raw_target).map_err(|e| Refusal::bad_request(e.to_string()))?;
+    let resource = resource(&target)?;
+    let allowed = match resource {
+        Resource::Push(_) => method == "POST",
+        _ => method == "GET" || method == "HEAD",
+    };
+    if method == "OPTIONS" {
+        return Ok(Route::Options {
+            allow: resource.allow(),
+        });
+    }
+    if !allowed {
+        return Err(Refusal {
+            status: 405,
+            reason: format!("method {method} not allowed here; use {}", resource.allow()),
+            allow: Some(resource.allow()),
+        });
+    }
+    Ok(match resource {
+        Resource::Push(raw_id) => Route::Push(device_in_path(raw_id)?),
+        Resource::Stream => Route::Stream {
+            device: device_in_query(&target)?,
+            options: viewer_options(&target)?,
+            head_only: method == "HEAD",
+        },
+        Resource::Snapshot => Route::Snapshot(device_in_query(&target)?),
+        Resource::Devices => Route::Devices,
+        Resource::Health => Route::Health,
+        Resource::Index => Route::Index,
+    })
+}
+
+fn resource(target: &RequestTarget) -> Result<Resource<'_>, Refusal> {
+    let path = target.path.as_str();
+    if let Some(raw_id) = path.strip_prefix("/pump_push/") {
+        return Ok(Resource::Push(raw_id));
+    }
+    match path {
+        "/pump_push" => Ok(Resource::Push("")),
+        "/live.mjpeg" | "/stream" => Ok(Resource::Stream),
+        "/snapshot.jpg" | "/snapshot" => Ok(Resource::Snapshot),
+        "/api/devices" => Ok(Resource::Devices),
+        "/healthz" => Ok(Resource::Health),
+        // mjpg-streamer puts the endpoint in `?action=`.
+        "/" => match target.param("action") {
+            None => Ok(Resource::Index),
+            Some("stream") => Ok(Resource::Stream),
+            Some("snapshot") => Ok(Resource::Snapshot),
+            Some(other) => Err(Refusal::bad_request(format!(
+                "unknown action {other:?}; use action=stream or action=snapshot"
+            ))),
+        },
+        _ => Err(Refusal {
+            status: 404,
+            reason: format!(
+                "no such endpoint {path:?}; try /live.mjpeg?device_id=ID, /snapshot.jpg?device_id=ID, \
+                 /api/devices or POST /pump_push/ID"
+            ),
+            allow: None,
+        }),
+    }
+}
+
+fn device_in_path(raw_id: &str) -> Result<DeviceId, Refusal> {
+    if raw_id.is_empty() {
+        return Err(Refusal::bad_request(
+            "missing device id: push to /pump_push/{device_id}",
+        ));
+    }
+    DeviceId::parse(raw_id).map_err(|e| Refusal::bad_request(e.to_string()))
+}
+
+fn device_in_query(target: &RequestTarget) -> Result<DeviceId, Refusal> {
+    match target.param("device_id") {
+        None | Some("") => Err(Refusal::bad_request(
+            "missing device_id query parameter, e.g. ?device_id=cam_living",
+        )),
+        Some(raw_id) => DeviceId::parse(raw_id).map_err(|e| Refusal::bad_request(e.to_string())),
+    }
+}
+
+fn viewer_options(target: &RequestTarget) -> Result<ViewerOptions, Refusal> {
+    let min_interval = match target.param("fps") {
+        None | Some("") => None,
+        Some(raw) => {
+            let fps: f64 = raw
+                .parse()
+                .ok()
+                .filter(|fps: &f64| fps.is_finite() && *fps > 0.0 && *fps <= MAX_VIEWER_FPS)
+                .ok_or_else(|| {
+                    Refusal::bad_request(format!(
+                        "fps must be a number above 0 and at most {MAX_VIEWER_FPS}, got {raw:?}"
+                    ))
+                })?;
+            Some(Duration::from_secs_f64(1.0 / fps))
+        }
+    };
+    let advance_headers = match target.param("advance_headers") {
+        None | Some("0") | Some("false") => false,
+        Some("") | Some("1") | Some("true") => true,
+        Some(other) => {
+            return Err(Refusal::bad_request(format!(
+                "advance_headers must be 1 or 0, got {other:?}"
+            )))
+        }
+    };
+    Ok(ViewerOptions {
+        min_interval,
+        advance_headers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(text: &str) -> DeviceId {
+        DeviceId::parse(text).unwrap()
+    }
+
+    fn stream(device: &str) -> Route {
+        Route::Stream {
+            device: id(device),
+            options: ViewerOptions::default(),
+            head_only: false,
+        }
+    }
+
+    fn status_of(method: &str, target: &str) -> u16 {
+        route(method, target).unwrap_err().status
+    }
+
+    #[test]
+    fn reference_endpoints() {
+        assert_eq!(
+            route("POST", "/pump_push/cam_living"),
+            Ok(Route::Push(id("cam_living")))
+        );
+        assert_eq!(
+            route("GET", "/live.mjpeg?device_id=cam_living"),
+            Ok(stream("cam_living"))
+        );
+    }
+
+    #[test]
+    fn aliases_reach_the_same_routes() {
+        for target in [
+            "/stream?device_id=c",
+            "/?action=stream&device_id=c",
+            "http://relay:19999/live.mjpeg?device_id=c",
+        ] {
+            assert_eq!(route("GET", target), Ok(stream("c")), "{target}");
+        }
+        for target in [
+            "/snapshot.jpg?device_id=c",
+            "/snapshot?device_id=c",
+            "/?action=snapshot&device_id=c",
+        ] {
+            assert_eq!(route("GET", target), Ok(Route::Snapshot(id("c"))), "{target}");
+        }
+        assert_eq!(route("GET", "/api/devices"), Ok(Route::Devices));
+        assert_eq!(route("GET", "/healthz"), Ok(Route::Health));
+        assert_eq!(route("GET", "/"), Ok(Route::Index));
+    }
+
+    #[test]
+    fn head_is_marked_for_streams() {
+        assert_eq!(
+            route("HEAD", "/live.mjpeg?device_id=c"),
+            Ok(Route::Stream {
+                device: id("c"),
+                options: ViewerOptions::default(),
+                head_only: true
+            })
+        );
+        assert_eq!(route("HEAD", "/snapshot.jpg?device_id=c"), Ok(Route::Snapshot(id("c"))));
+    }
+
+    #[test]
+    fn viewer_options_are_parsed_and_checked() {
+        let Ok(Route::Stream { options, .. }) =
+            route("GET", "/live.mjpeg?device_id=c&fps=4&advance_headers=1")
+        else {
+            panic!("not a stream");
+        };
+        assert_eq!(options.min_interval, Some(Duration::from_millis(250)));
+        assert!(options.advance_headers);
+        for bad in ["fps=0", "fps=-1", "fps=abc", "fps=NaN", "fps=inf", "fps=5000", "advance_headers=yes"] {
+            assert_eq!(status_of("GET", &format!("/live.mjpeg?device_id=c&{bad}")), 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_or_missing_ids_are_400() {
+        assert_eq!(status_of("POST", "/pump_push/"), 400);
+        assert_eq!(status_of("POST", "/pump_push"), 400);
+        assert_eq!(status_of("POST", "/pump_push/a%2Fb"), 400);
+        assert_eq!(status_of("POST", "/pump_push/..%2F"), 400);
+        assert_eq!(status_of("POST", "/pump_push/a/b"), 400);
+        assert_eq!(status_of("GET", "/live.mjpeg"), 400);
+        assert_eq!(status_of("GET", "/live.mjpeg?device_id="), 400);
+        assert_eq!(status_of("GET", "/live.mjpeg?device_id=a%00"), 400);
+        assert_eq!(status_of("GET", "/snapshot.jpg?device_id=a%20b"), 400);
+        assert_eq!(status_of("GET", "/snapshot.jpg?device_id=%ZZ"), 400);
+        assert_eq!(status_of("GET", "/?action=dance"), 400);
+    }
+
+    #[test]
+    fn wrong_methods_are_405_with_allow() {
+        let refusal = route("GET", "/pump_push/cam").unwrap_err();
+        assert_eq!(refusal.status, 405);
+        assert_eq!(refusal.allow, Some("POST, OPTIONS"));
+        let refusal = route("POST", "/live.mjpeg?device_id=c").unwrap_err();
+        assert_eq!(refusal.status, 405);
+        assert_eq!(refusal.allow, Some("GET, HEAD, OPTIONS"));
+        assert_eq!(status_of("get", "/healthz"), 405);
+        assert_eq!(status_of("BREW", "/healthz"), 405);
+    }
+
+    #[test]
+    fn options_lists_methods() {
+        assert_eq!(
+            route("OPTIONS", "/pump_push/cam"),
+            Ok(Route::Options { allow: "POST, OPTIONS" })
+        );
+    }
+
+    #[test]
+    fn unknown_paths_are_404() {
+        assert_eq!(status_of("GET", "/nope"), 404);
+        assert_eq!(status_of("GET", "/live.mjpeg/extra"), 404);
+        assert_eq!(status_of("POST", "/pump_pushx/cam"), 404);
+    }
+}

@@ -1,0 +1,121 @@
+//! `GET /api/devices`: every device's figures as JSON, in the spirit of µStreamer's `/state`.
+//!
+//! Written by hand: the document is flat and small, and a JSON crate would cost more binary
+//! than the whole relay core. Ids are restricted to characters that never need escaping, but
+//! they are escaped anyway so that this file stays correct on its own.
+
+use std::fmt::Write;
+
+use crate::device::DeviceStatus;
+
+/// Renders the status array. Field names are part of the API; see the README.
+pub fn devices_json(statuses: &[DeviceStatus]) -> String {
+    let mut json = String::with_capacity(64 + statuses.len() * 320);
+    json.push('[');
+    for (index, status) in statuses.iter().enumerate() {
+        if index > 0 {
+            json.push(',');
+        }
+        json.push_str("{\"id\":");
+        push_json_string(&mut json, status.id.as_str());
+        let optional = |value: Option<String>| value.unwrap_or_else(|| "null".to_string());
+        let _ = write!(
+            json,
+            ",\"online\":{},\"frames_received\":{},\"input_fps\":{:.2},\"bytes_received\":{},\
+             \"last_frame_age_ms\":{},\"last_frame_bytes\":{},\"width\":{},\"height\":{},\
+             \"viewers\":{},\"frames_sent\":{}}}",
+            status.online,
+            status.frames_received,
+            status.input_fps,
+            status.bytes_received,
+            optional(status.last_frame_age.map(|age| age.as_millis().to_string())),
+            optional(status.last_frame_bytes.map(|bytes| bytes.to_string())),
+            optional(status.dimensions.map(|d| d.width.to_string())),
+            optional(status.dimensions.map(|d| d.height.to_string())),
+            status.viewers,
+            status.frames_sent,
+        );
+    }
+    json.push_str("]\n");
+    json
+}
+
+fn push_json_string(json: &mut String, text: &str) {
+    json.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => json.push_str("\\\""),
+            '\\' => json.push_str("\\\\"),
+            c if c < ' ' => {
+                let _ = write!(json, "\\u{:04x}", u32::from(c));
+            }
+            c => json.push(c),
+        }
+    }
+    json.push('"');
+}
+
+/// The plain-text page at `/`: what this is and where things are.
+pub fn index_text() -> String {
+    format!(
+        "streampump {}\n\n\
+         Push:     POST /pump_push/{{device_id}}  (body: one JPEG)\n\
+         Stream:   GET  /live.mjpeg?device_id=ID  (also /stream, /?action=stream; &fps=N, &advance_headers=1)\n\
+         Snapshot: GET  /snapshot.jpg?device_id=ID (also /snapshot, /?action=snapshot)\n\
+         Status:   GET  /api/devices\n\
+         Health:   GET  /healthz\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device_id::DeviceId;
+    use crate::jpeg::Dimensions;
+    use std::time::Duration;
+
+    fn status(id: &str) -> DeviceStatus {
+        DeviceStatus {
+            id: DeviceId::parse(id).unwrap(),
+            online: true,
+            frames_received: 3,
+            input_fps: 14.987,
+            bytes_received: 300,
+            last_frame_age: Some(Duration::from_millis(42)),
+            last_frame_bytes: Some(100),
+            dimensions: Some(Dimensions { width: 640, height: 480 }),
+            viewers: 2,
+            frames_sent: 6,
+        }
+    }
+
+    #[test]
+    fn renders_every_field() {
+        assert_eq!(
+            devices_json(&[status("cam")]),
+            "[{\"id\":\"cam\",\"online\":true,\"frames_received\":3,\"input_fps\":14.99,\
+             \"bytes_received\":300,\"last_frame_age_ms\":42,\"last_frame_bytes\":100,\
+             \"width\":640,\"height\":480,\"viewers\":2,\"frames_sent\":6}]\n"
+        );
+    }
+
+    #[test]
+    fn unknown_values_are_null_and_devices_are_separated() {
+        let mut waiting = status("b");
+        waiting.last_frame_age = None;
+        waiting.last_frame_bytes = None;
+        waiting.dimensions = None;
+        let json = devices_json(&[status("a"), waiting]);
+        assert!(json.contains("},{\"id\":\"b\""));
+        assert!(json.contains("\"last_frame_age_ms\":null,\"last_frame_bytes\":null,\"width\":null,\"height\":null"));
+        assert_eq!(devices_json(&[]), "[]\n");
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        let mut json = String::new();
+        push_json_string(&mut json, "a\"b\\c\n");
+        assert_eq!(json, "\"a\\\"b\\\\c\\u000a\"");
+    }
+}
