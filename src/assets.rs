@@ -15,7 +15,10 @@ mod tests {
         assert_eq!(jpeg::check_complete(NO_SIGNAL_JPEG), Ok(()));
         assert_eq!(
             jpeg::dimensions(NO_SIGNAL_JPEG),
-            Some(jpeg::Dimensions { width: 640, height: 360 })
+            Some(jpeg::Dimensions {
+                width: 640,
+                height: 360
+            })
         );
         assert!(NO_SIGNAL_JPEG.len() < 16 * 1024);
     }

@@ -134,8 +134,12 @@ impl Config {
                 .or_else(|| env(&env_name(flag)))
                 .unwrap_or_else(|| default.to_string()),
         };
-        let offline_after = setting("offline-after", &args.offline_after, defaults::OFFLINE_AFTER)
-            .duration(Duration::from_millis(100), Duration::from_secs(24 * 3600))?;
+        let offline_after = setting(
+            "offline-after",
+            &args.offline_after,
+            defaults::OFFLINE_AFTER,
+        )
+        .duration(Duration::from_millis(100), Duration::from_secs(24 * 3600))?;
         let evict_after = setting("evict-after", &args.evict_after, defaults::EVICT_AFTER)
             .duration(Duration::from_secs(1), Duration::from_secs(365 * 24 * 3600))?;
         Ok(Config {

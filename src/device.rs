@@ -347,13 +347,18 @@ mod tests {
     fn a_viewer_shares_the_published_bytes() {
         let device = device(Duration::from_secs(10));
         let jpeg = bytes("one");
-        device.publish(Arc::clone(&jpeg), None, Instant::now()).unwrap();
+        device
+            .publish(Arc::clone(&jpeg), None, Instant::now())
+            .unwrap();
         let (mut viewer, count) = device.add_viewer(4, None).unwrap();
         assert_eq!(count, 1);
         let Next::Fresh(frame) = viewer.first() else {
             panic!("expected the current frame");
         };
-        assert!(Arc::ptr_eq(&frame.jpeg, &jpeg), "no copy of the frame bytes");
+        assert!(
+            Arc::ptr_eq(&frame.jpeg, &jpeg),
+            "no copy of the frame bytes"
+        );
     }
 
     #[test]
@@ -429,8 +434,17 @@ mod tests {
         let later = start + Duration::from_secs(1);
         let watcher = device.add_viewer(4, None).unwrap();
         let outcome = device.sweep(later, Duration::from_millis(500));
-        assert_eq!(outcome, SweepOutcome { went_offline: true, evicted: false });
-        assert_eq!(device.sweep(later, Duration::from_millis(500)), SweepOutcome::default());
+        assert_eq!(
+            outcome,
+            SweepOutcome {
+                went_offline: true,
+                evicted: false
+            }
+        );
+        assert_eq!(
+            device.sweep(later, Duration::from_millis(500)),
+            SweepOutcome::default()
+        );
         drop(watcher);
         assert!(device.sweep(later, Duration::from_millis(500)).evicted);
         assert_eq!(device.publish(bytes("y"), None, later), Err(Evicted));

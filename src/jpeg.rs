@@ -121,7 +121,10 @@ mod tests {
         );
         assert_eq!(check_complete(&jpeg[1..]), Err(NotAJpeg::MissingStart));
         assert_eq!(check_complete(b"GIF89a"), Err(NotAJpeg::MissingStart));
-        assert_eq!(check_complete(&[0xFF, 0xD8, 0xFF]), Err(NotAJpeg::MissingStart));
+        assert_eq!(
+            check_complete(&[0xFF, 0xD8, 0xFF]),
+            Err(NotAJpeg::MissingStart)
+        );
         assert_eq!(check_complete(&[0xFF, 0xD8, 0xFF, 0xD9]), Ok(()));
     }
 
@@ -129,11 +132,17 @@ mod tests {
     fn reads_size_from_baseline_and_progressive_frame_headers() {
         assert_eq!(
             dimensions(&sample(640, 480, 0xC0)),
-            Some(Dimensions { width: 640, height: 480 })
+            Some(Dimensions {
+                width: 640,
+                height: 480
+            })
         );
         assert_eq!(
             dimensions(&sample(1280, 720, 0xC2)),
-            Some(Dimensions { width: 1280, height: 720 })
+            Some(Dimensions {
+                width: 1280,
+                height: 720
+            })
         );
     }
 
@@ -143,7 +152,10 @@ mod tests {
         jpeg.extend_from_slice(&sample(320, 240, 0xC0)[2..]);
         assert_eq!(
             dimensions(&jpeg),
-            Some(Dimensions { width: 320, height: 240 })
+            Some(Dimensions {
+                width: 320,
+                height: 240
+            })
         );
     }
 

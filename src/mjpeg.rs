@@ -34,7 +34,11 @@ const ADVANCE_HEADERS: &[u8] = b"Content-Type: image/jpeg\r\n\r\n";
 /// The status line and headers of a stream response, and for GET the opening delimiter.
 pub fn response_head(http_10: bool, head_only: bool) -> String {
     let version = if http_10 { "HTTP/1.0" } else { "HTTP/1.1" };
-    let opening = if head_only { "" } else { "--frame_boundary\r\n" };
+    let opening = if head_only {
+        ""
+    } else {
+        "--frame_boundary\r\n"
+    };
     format!(
         "{version} 200 OK\r\n\
          Content-Type: {STREAM_CONTENT_TYPE}\r\n\
@@ -102,7 +106,8 @@ mod tests {
         let text = String::from_utf8(wire).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("HTTP/1.1 200 OK\r\n"));
-        assert!(head.contains("\r\nContent-Type: multipart/x-mixed-replace; boundary=frame_boundary\r\n"));
+        assert!(head
+            .contains("\r\nContent-Type: multipart/x-mixed-replace; boundary=frame_boundary\r\n"));
         assert!(head.contains("\r\nConnection: close"));
         assert!(!head.to_ascii_lowercase().contains("transfer-encoding"));
         assert_eq!(

@@ -22,8 +22,12 @@ pub fn serve(mut request: Request, registry: &Registry, device: &DeviceId, max_f
         Ok(()) => responses::text(200, "OK"),
         Err(response) => response,
     };
-    if let Err(error) = request.respond(response) {
-        log::debug!("{device}: push answer not delivered: {error}");
+    let status = response.status_code().0;
+    // `respond` returns only after tiny_http has discarded any unread rest of the body.
+    match request.respond(response) {
+        Ok(()) if status != 200 => log::debug!("{device}: push refused with {status}"),
+        Ok(()) => {}
+        Err(error) => log::debug!("{device}: push answer not delivered: {error}"),
     }
 }
 
@@ -36,8 +40,11 @@ fn receive(
 ) -> Result<(), TextResponse> {
     let body = read_body(request, max_frame_bytes)?;
     if let Err(problem) = jpeg::check_complete(&body) {
-        log::debug!("{device}: refused a push of {} bytes: {problem}", body.len());
-        return Err(responses::text(415, &problem.to_string()));
+        log::debug!(
+            "{device}: refused a push of {} bytes: {problem}",
+            body.len()
+        );
+        return Err(responses::reason(415, &problem.to_string()));
     }
     let dimensions = jpeg::dimensions(&body);
     let length = body.len();
@@ -55,12 +62,12 @@ fn receive(
 
 fn read_body(request: &mut Request, max_frame_bytes: usize) -> Result<Arc<[u8]>, TextResponse> {
     let too_large = |size: String| {
-        responses::text(
+        responses::reason(
             413,
             &format!("frame of {size} bytes is over the limit of {max_frame_bytes} bytes (--max-frame-bytes)"),
         )
     };
-    let empty = || responses::text(400, "empty body: send one JPEG as the request body");
+    let empty = || responses::reason(400, "empty body: send one JPEG as the request body");
     match request.body_length() {
         Some(0) => Err(empty()),
         Some(declared) if declared > max_frame_bytes => Err(too_large(declared.to_string())),
@@ -90,7 +97,10 @@ fn read_body(request: &mut Request, max_frame_bytes: usize) -> Result<Arc<[u8]>,
 fn read_declared(reader: &mut dyn Read, declared: usize) -> Result<Arc<[u8]>, TextResponse> {
     let mut frame: Arc<[u8]> = std::iter::repeat(0u8).take(declared).collect();
     let Some(buffer) = Arc::get_mut(&mut frame) else {
-        return Err(responses::text(500, "internal error: frame buffer is shared"));
+        return Err(responses::reason(
+            500,
+            "internal error: frame buffer is shared",
+        ));
     };
     let mut filled = 0;
     while filled < declared {
@@ -109,7 +119,7 @@ fn read_declared(reader: &mut dyn Read, declared: usize) -> Result<Arc<[u8]>, Te
 
 fn interrupted(received: usize, declared: Option<usize>, error: &io::Error) -> TextResponse {
     let expected = declared.map_or_else(String::new, |d| format!(" of {d}"));
-    responses::text(
+    responses::reason(
         400,
         &format!("body ended after {received}{expected} bytes: {error}"),
     )

@@ -85,11 +85,12 @@ impl Registry {
     pub fn watch(&self, id: &DeviceId, peer: Option<SocketAddr>) -> Result<Viewer, Refused> {
         let mut devices = self.devices.lock();
         let device = self.find_or_insert(&mut devices, id)?;
-        let (viewer, viewers) = device
-            .add_viewer(self.max_viewers, peer)
-            .map_err(|ViewersFull| Refused::TooManyViewers {
-                limit: self.max_viewers,
-            })?;
+        let (viewer, viewers) =
+            device
+                .add_viewer(self.max_viewers, peer)
+                .map_err(|ViewersFull| Refused::TooManyViewers {
+                    limit: self.max_viewers,
+                })?;
         drop(devices);
         let who = peer.map_or_else(|| "a viewer".to_string(), |peer| peer.to_string());
         log::info!("{id}: {who} watching ({viewers} viewers)");
@@ -118,10 +119,7 @@ impl Registry {
         devices.retain(|id, device| {
             let outcome = device.sweep(now, self.evict_after);
             if outcome.went_offline {
-                log::info!(
-                    "{id}: offline (no frame for {:?})",
-                    self.offline_after
-                );
+                log::info!("{id}: offline (no frame for {:?})", self.offline_after);
             }
             if outcome.evicted {
                 log::debug!("{id}: forgotten");
@@ -215,12 +213,18 @@ mod tests {
     fn idle_devices_are_forgotten_and_watched_ones_kept() {
         let registry = registry(4, 4);
         registry.publish(&id("idle"), jpeg(), None, None).unwrap();
-        registry.publish(&id("watched"), jpeg(), None, None).unwrap();
+        registry
+            .publish(&id("watched"), jpeg(), None, None)
+            .unwrap();
         let viewer = registry.watch(&id("watched"), None).unwrap();
         let waiting = registry.watch(&id("waiting"), None).unwrap();
         std::thread::sleep(Duration::from_millis(60));
         registry.sweep();
-        let ids: Vec<String> = registry.statuses().iter().map(|s| s.id.to_string()).collect();
+        let ids: Vec<String> = registry
+            .statuses()
+            .iter()
+            .map(|s| s.id.to_string())
+            .collect();
         assert_eq!(ids, ["waiting", "watched"]);
         drop(viewer);
         drop(waiting);

@@ -72,7 +72,10 @@ impl RequestTarget {
 
 /// `http://host:port/x?y` → `/x?y`; an authority with no path means `/`.
 fn strip_scheme_and_authority(raw: &str) -> &str {
-    let lower_prefix = raw.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    let lower_prefix = raw
+        .get(..8)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
     let after_scheme = if lower_prefix.starts_with("http://") {
         &raw[7..]
     } else if lower_prefix.starts_with("https://") {
@@ -154,7 +157,9 @@ mod tests {
         assert_eq!(target.param("device_id"), Some("a"));
         assert_eq!(RequestTarget::parse("HTTP://relay").unwrap().path, "/");
         assert_eq!(
-            RequestTarget::parse("http://relay?action=stream").unwrap().path,
+            RequestTarget::parse("http://relay?action=stream")
+                .unwrap()
+                .path,
             "/"
         );
     }
@@ -176,8 +181,14 @@ mod tests {
 
     #[test]
     fn refuses_what_cannot_be_decoded() {
-        assert_eq!(RequestTarget::parse("/a%"), Err(BadTarget::BadPercentEscape));
-        assert_eq!(RequestTarget::parse("/a%G1"), Err(BadTarget::BadPercentEscape));
+        assert_eq!(
+            RequestTarget::parse("/a%"),
+            Err(BadTarget::BadPercentEscape)
+        );
+        assert_eq!(
+            RequestTarget::parse("/a%G1"),
+            Err(BadTarget::BadPercentEscape)
+        );
         assert_eq!(RequestTarget::parse("/a?b=%FF"), Err(BadTarget::NotUtf8));
         assert_eq!(RequestTarget::parse("*"), Err(BadTarget::NotAPath));
         assert_eq!(RequestTarget::parse(""), Err(BadTarget::NotAPath));

@@ -29,16 +29,21 @@ fn with_header<R: Read>(response: Response<R>, name: &str, value: &str) -> Respo
     response.with_header(header(name, value))
 }
 
-/// A plain-text answer; the text gets a trailing newline for terminals.
-pub fn text(status: u16, message: &str) -> TextResponse {
-    let body = format!("{message}\n").into_bytes();
+/// A plain-text answer with exactly `body` (the reference answers a push with a bare `OK`).
+pub fn text(status: u16, body: &str) -> TextResponse {
+    let body = body.as_bytes().to_vec();
     let response = Response::from_data(body).with_status_code(StatusCode(status));
     with_header(response, "Content-Type", "text/plain; charset=utf-8")
 }
 
+/// A one-line plain-text reason, newline-terminated for terminals.
+pub fn reason(status: u16, message: &str) -> TextResponse {
+    text(status, &format!("{message}\n"))
+}
+
 /// The answer to a routing refusal (400, 404, 405 with `Allow`).
 pub fn refusal(refusal: &Refusal) -> TextResponse {
-    let response = text(refusal.status, &refusal.reason);
+    let response = reason(refusal.status, &refusal.reason);
     match refusal.allow {
         Some(allow) => with_header(response, "Allow", allow),
         None => response,
@@ -48,7 +53,7 @@ pub fn refusal(refusal: &Refusal) -> TextResponse {
 /// 503 with `Retry-After`, for limits that free up by themselves.
 pub fn unavailable(message: &str) -> TextResponse {
     with_header(
-        text(503, message),
+        reason(503, message),
         "Retry-After",
         &RETRY_AFTER_SECONDS.to_string(),
     )

@@ -89,7 +89,8 @@ impl Resource<'_> {
 
 /// Routes one request. `method` is case-sensitive, as HTTP says.
 pub fn route(method: &str, raw_target: &str) -> Result<Route, Refusal> {
-    let target = RequestTarget::parse(raw_target).map_err(|e| Refusal::bad_request(e.to_string()))?;
+    let target =
+        RequestTarget::parse(raw_target).map_err(|e| Refusal::bad_request(e.to_string()))?;
     let resource = resource(&target)?;
     let allowed = match resource {
         Resource::Push(_) => method == "POST",
@@ -247,7 +248,11 @@ mod tests {
             "/snapshot?device_id=c",
             "/?action=snapshot&device_id=c",
         ] {
-            assert_eq!(route("GET", target), Ok(Route::Snapshot(id("c"))), "{target}");
+            assert_eq!(
+                route("GET", target),
+                Ok(Route::Snapshot(id("c"))),
+                "{target}"
+            );
         }
         assert_eq!(route("GET", "/api/devices"), Ok(Route::Devices));
         assert_eq!(route("GET", "/healthz"), Ok(Route::Health));
@@ -264,7 +269,10 @@ mod tests {
                 head_only: true
             })
         );
-        assert_eq!(route("HEAD", "/snapshot.jpg?device_id=c"), Ok(Route::Snapshot(id("c"))));
+        assert_eq!(
+            route("HEAD", "/snapshot.jpg?device_id=c"),
+            Ok(Route::Snapshot(id("c")))
+        );
     }
 
     #[test]
@@ -276,8 +284,20 @@ mod tests {
         };
         assert_eq!(options.min_interval, Some(Duration::from_millis(250)));
         assert!(options.advance_headers);
-        for bad in ["fps=0", "fps=-1", "fps=abc", "fps=NaN", "fps=inf", "fps=5000", "advance_headers=yes"] {
-            assert_eq!(status_of("GET", &format!("/live.mjpeg?device_id=c&{bad}")), 400, "{bad}");
+        for bad in [
+            "fps=0",
+            "fps=-1",
+            "fps=abc",
+            "fps=NaN",
+            "fps=inf",
+            "fps=5000",
+            "advance_headers=yes",
+        ] {
+            assert_eq!(
+                status_of("GET", &format!("/live.mjpeg?device_id=c&{bad}")),
+                400,
+                "{bad}"
+            );
         }
     }
 
@@ -312,7 +332,9 @@ mod tests {
     fn options_lists_methods() {
         assert_eq!(
             route("OPTIONS", "/pump_push/cam"),
-            Ok(Route::Options { allow: "POST, OPTIONS" })
+            Ok(Route::Options {
+                allow: "POST, OPTIONS"
+            })
         );
     }
 

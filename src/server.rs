@@ -122,7 +122,10 @@ fn dispatch(request: Request, shared: &Arc<Shared>, slots: &Arc<HandlerSlots>) {
         .spawn(move || {
             let _slot = slot;
             if _slot.admission == Admission::Refuse {
-                log::warn!("connection limit reached ({limit}); refusing {}", request.url());
+                log::warn!(
+                    "connection limit reached ({limit}); refusing {}",
+                    request.url()
+                );
                 let message = format!(
                     "server busy: {limit} requests in progress (--max-connections); try again later"
                 );
@@ -167,7 +170,7 @@ fn handle(request: Request, route: Result<Route, routes::Refusal>, shared: &Shar
                 let age = frame.received_at.elapsed().as_millis();
                 request.respond(responses::jpeg(frame.jpeg, age))
             }
-            None => request.respond(responses::text(
+            None => request.respond(responses::reason(
                 404,
                 &format!("device {device} has no frame yet"),
             )),

@@ -84,7 +84,10 @@ mod tests {
             bytes_received: 300,
             last_frame_age: Some(Duration::from_millis(42)),
             last_frame_bytes: Some(100),
-            dimensions: Some(Dimensions { width: 640, height: 480 }),
+            dimensions: Some(Dimensions {
+                width: 640,
+                height: 480,
+            }),
             viewers: 2,
             frames_sent: 6,
         }
@@ -108,7 +111,9 @@ mod tests {
         waiting.dimensions = None;
         let json = devices_json(&[status("a"), waiting]);
         assert!(json.contains("},{\"id\":\"b\""));
-        assert!(json.contains("\"last_frame_age_ms\":null,\"last_frame_bytes\":null,\"width\":null,\"height\":null"));
+        assert!(json.contains(
+            "\"last_frame_age_ms\":null,\"last_frame_bytes\":null,\"width\":null,\"height\":null"
+        ));
         assert_eq!(devices_json(&[]), "[]\n");
     }
 

@@ -1,0 +1,54 @@
+# streampump — the front door. `make help` lists the targets.
+
+CARGO ?= cargo
+# Debian packages the tests drive as real clients.
+TEST_TOOLS := ffmpeg ffprobe
+
+.PHONY: help all build run test test-deps lint fmt clippy bench clean
+
+help:
+	@echo "make build     release binary in target/release/streampump"
+	@echo "make run       run the relay with default settings (port 19999)"
+	@echo "make test      unit and integration tests (installs ffmpeg when run as root)"
+	@echo "make lint      rustfmt and clippy checks"
+	@echo "make bench     streampump vs the reference Go server under loadgen (BENCH_SECONDS=15)"
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+run:
+	$(CARGO) run --release --locked
+
+# The tests run the real binary against real clients; a missing tool is installed when
+# possible, or named, never skipped.
+test: test-deps
+	$(CARGO) test --locked --all-targets
+
+test-deps:
+	@missing=""; for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing ffmpeg for the real-client tests (missing:$$missing)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null || exit 1; \
+		else \
+			echo "error: the tests need$$missing: install Debian's ffmpeg package (sudo apt-get install ffmpeg)" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+lint: fmt clippy
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+# streampump vs the reference Go server under loadgen; BENCH_SECONDS=8 for a shorter run.
+bench:
+	bash bench/run.sh
+
+clean:
+	$(CARGO) clean
