@@ -13,6 +13,7 @@ pub mod jpeg;
 pub mod listener;
 pub mod mjpeg;
 pub mod oversize_alloc;
+pub mod pool_nudge;
 pub mod push;
 pub mod rate_meter;
 pub mod registry;

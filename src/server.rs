@@ -17,6 +17,7 @@ use tiny_http::Request;
 use crate::config::Config;
 use crate::handler_slots::{Admission, HandlerSlots};
 use crate::listener;
+use crate::pool_nudge;
 use crate::push;
 use crate::registry::Registry;
 use crate::responses;
@@ -85,6 +86,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         config,
     });
     start_housekeeping(Arc::clone(&shared));
+    pool_nudge::start(local, THREAD_STACK_BYTES);
     loop {
         let request = server.recv().map_err(RunError::AcceptLoopDied)?;
         dispatch(request, &shared, &slots);

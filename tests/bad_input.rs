@@ -203,3 +203,42 @@ fn connection_limit_gives_503_with_retry_after() {
         relay.get("/healthz").status == 200
     });
 }
+
+#[test]
+fn simultaneous_kept_alive_connections_are_all_answered() {
+    // Ten clients connect at the same moment and keep their connections open, as viewers and
+    // pushers do; every one must be answered (see src/pool_nudge.rs for the race this covers).
+    let relay = Relay::start(&[]);
+    for round in 0..3 {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(10));
+        let clients: Vec<_> = (0..10)
+            .map(|_| {
+                let barrier = std::sync::Arc::clone(&barrier);
+                let addr = relay.addr;
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                    stream.set_read_timeout(Some(support::IO_TIMEOUT)).unwrap();
+                    stream
+                        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                        .unwrap();
+                    let mut reader = BufReader::new(stream);
+                    let answer = read_response(&mut reader, true);
+                    (answer.status, reader)
+                })
+            })
+            .collect();
+        let held: Vec<_> = clients
+            .into_iter()
+            .map(|client| {
+                client
+                    .join()
+                    .expect("every client answered within the timeout")
+            })
+            .collect();
+        assert!(
+            held.iter().all(|(status, _)| *status == 200),
+            "round {round}"
+        );
+    }
+}
