@@ -1,0 +1,333 @@
+#!/usr/bin/env bash
+# Benchmarks streampump against the reference Go "stream pump", side by side, with loadgen
+# (examples/loadgen). Run from anywhere as `make bench` or `bench/run.sh`.
+#
+# For every scenario a fresh streampump (127.0.0.1:19998) and then a fresh reference server
+# (its port 19999 is hard-coded) are started, driven by loadgen with --pid so their CPU time,
+# memory and threads are sampled, and stopped again by the PID this script recorded. Results go
+# to standard output and to bench-results/latest.md; each run's JSON, loadgen table and server
+# log are kept in bench-results/runs/ for a closer look.
+#
+# Environment:
+#   BENCH_SECONDS   measured seconds per run (default 15); each run adds 2 s of warm-up
+#   SEED_PUMP_DIR   source of the reference server (default ../shared/reference/seed-pump,
+#                   relative to the repository root); needs Go (Debian: golang-go)
+#
+# Both servers and loadgen share this machine's cores, so absolute numbers include loadgen's
+# own cost; the ratios are the point.
+
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+readonly RELAY_PORT=19998
+readonly REFERENCE_PORT=19999
+readonly RESULTS_DIR=bench-results
+readonly RUNS_DIR="$RESULTS_DIR/runs"
+readonly REPORT="$RESULTS_DIR/latest.md"
+readonly LOADGEN=target/bench-tool/examples/loadgen
+readonly RELAY_BIN=target/release/streampump
+readonly REFERENCE_BIN=target/seed-pump
+# Relay targets checked in the 10×10 scenario. Threads: 2 per connected viewer plus this.
+readonly THREADS_CONSTANT=16
+
+BENCH_SECONDS="${BENCH_SECONDS:-15}"
+SEED_PUMP_DIR="${SEED_PUMP_DIR:-../shared/reference/seed-pump}"
+
+# The server this script started and has not stopped yet (empty when none).
+SERVER_PID=""
+FAILED_RUNS=0
+
+die() {
+    echo "bench: $*" >&2
+    exit 1
+}
+
+say() {
+    echo "bench: $*" >&2
+}
+
+stop_server() {
+    if [[ -z "$SERVER_PID" ]]; then
+        return 0
+    fi
+    local pid="$SERVER_PID"
+    SERVER_PID=""
+    kill "$pid" 2>/dev/null || true
+    local waited=0
+    while kill -0 "$pid" 2>/dev/null && ((waited < 30)); do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "server $pid ignored SIGTERM; sending SIGKILL"
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+trap stop_server EXIT
+trap 'stop_server; exit 130' INT TERM
+
+port_in_use() {
+    # A successful connect means something listens there.
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# wait_for_port PORT LOG: waits up to 5 s for the server just started to accept connections.
+wait_for_port() {
+    local port="$1" log="$2" tries=0
+    until port_in_use "$port"; do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            die "the server on port $port exited at start; its log ($log) says: $(tail -n 5 "$log")"
+        fi
+        ((tries++ < 50)) || die "nothing accepted connections on port $port within 5 s (see $log)"
+        sleep 0.1
+    done
+}
+
+# start_server NAME PORT LOG COMMAND...: starts one server in the background and records its PID.
+start_server() {
+    local name="$1" port="$2" log="$3"
+    shift 3
+    if port_in_use "$port"; then
+        die "port $port is already in use; stop whatever listens there before benchmarking ($name needs it)"
+    fi
+    RUST_LOG=warn "$@" >"$log" 2>&1 &
+    SERVER_PID=$!
+    wait_for_port "$port" "$log"
+}
+
+# field FILE KEY: one value of loadgen's flat JSON (strings without their quotes, null as is).
+field() {
+    sed -n "s/.*\"$2\":\(\"[^\"]*\"\|[^,}]*\).*/\1/p" "$1" | sed 's/^"\(.*\)"$/\1/'
+}
+
+# fmt NUMBER [DECIMALS]: a number rounded for the table, or n/a.
+fmt() {
+    local value="$1" decimals="${2:-2}"
+    if [[ -z "$value" || "$value" == null ]]; then
+        echo "n/a"
+    else
+        awk -v v="$value" -v d="$decimals" 'BEGIN { printf "%.*f", d, v }'
+    fi
+}
+
+# ratio A B: A / B as "12.3×", or n/a.
+ratio() {
+    local a="$1" b="$2"
+    if [[ -z "$a" || -z "$b" || "$a" == null || "$b" == null ]]; then
+        echo "n/a"
+    else
+        awk -v a="$a" -v b="$b" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f×", a / b }'
+    fi
+}
+
+# kb_to_mb KB
+kb_to_mb() {
+    if [[ -z "$1" || "$1" == null ]]; then echo null; else awk -v k="$1" 'BEGIN { printf "%.3f", k / 1024 }'; fi
+}
+
+# errors FILE PREFIX: "0" or "3 (http 503: 3)".
+errors() {
+    local count kinds
+    count="$(field "$1" "$2_errors")"
+    kinds="$(field "$1" "$2_errors_by_kind")"
+    if [[ "$count" == 0 ]]; then echo 0; else echo "$count ($kinds)"; fi
+}
+
+# run_loadgen SERVER SCENARIO PORT PID LOADGEN_ARGS...: one measured run; its JSON lands in
+# $RUNS_DIR/SCENARIO-SERVER.json. Returns non-zero if loadgen failed.
+run_loadgen() {
+    local server="$1" scenario="$2" port="$3" pid="$4"
+    shift 4
+    local base="$RUNS_DIR/$scenario-$server"
+    say "$scenario: measuring $server for ${BENCH_SECONDS} s"
+    if ! "$LOADGEN" --url "http://127.0.0.1:$port" --pid "$pid" --label "$server" \
+        --duration "$BENCH_SECONDS" --json "$@" >"$base.json" 2>"$base.txt"; then
+        say "$scenario: loadgen failed against $server: $(tail -n 3 "$base.txt")"
+        return 1
+    fi
+    if [[ "$(field "$base.json" server_lost)" == true ]]; then
+        say "$scenario: WARNING: $server died or vanished during the run (see $base.log)"
+    fi
+}
+
+# table SCENARIO TITLE: the side-by-side markdown table of one scenario.
+table() {
+    local scenario="$1" title="$2"
+    local relay="$RUNS_DIR/$scenario-streampump.json" ref="$RUNS_DIR/$scenario-reference.json"
+    echo "### $title"
+    echo
+    echo "| metric | streampump | reference | reference / streampump |"
+    echo "|---|---:|---:|---:|"
+    local key label decimals
+    while IFS='|' read -r key label decimals; do
+        local a b
+        a="$(field "$relay" "$key")"
+        b="$(field "$ref" "$key")"
+        local r=""
+        case "$key" in
+            latency_p50_ms | latency_p99_ms | latency_max_ms | cpu_ms_per_1000_fresh) r="$(ratio "$b" "$a")" ;;
+        esac
+        echo "| $label | $(fmt "$a" "$decimals") | $(fmt "$b" "$decimals") | $r |"
+    done <<'ROWS'
+latency_p50_ms|relay latency p50 (ms)|3
+latency_p99_ms|relay latency p99 (ms)|3
+latency_max_ms|relay latency max (ms)|3
+push_rtt_p50_ms|push round trip p50 (ms)|3
+push_rtt_p99_ms|push round trip p99 (ms)|3
+push_rate_per_device|pushes accepted per s per device|2
+fresh_fps_mean|fresh frames/s per viewer, mean|2
+fresh_fps_min|fresh frames/s per viewer, min|2
+repeat_fps_mean|repeats/s per viewer|2
+fresh_total|fresh frames delivered|0
+cpu_s|server CPU in the window (s)|2
+cpu_ms_per_1000_fresh|server CPU ms per 1000 fresh frames|1
+loadgen_cpu_s|loadgen's own CPU in the window (s)|2
+ROWS
+    local rss_a rss_b
+    rss_a="$(kb_to_mb "$(field "$relay" rss_peak_kb)")"
+    rss_b="$(kb_to_mb "$(field "$ref" rss_peak_kb)")"
+    echo "| peak RSS (MB) | $(fmt "$rss_a" 1) | $(fmt "$rss_b" 1) | $(ratio "$rss_b" "$rss_a") |"
+    echo "| peak threads | $(fmt "$(field "$relay" threads_peak)" 0) | $(fmt "$(field "$ref" threads_peak)" 0) | |"
+    if [[ "$(field "$relay" slow_per_device)" != 0 ]]; then
+        echo "| slow viewers: parts/s each | $(fmt "$(field "$relay" slow_parts_per_s_mean)") | $(fmt "$(field "$ref" slow_parts_per_s_mean)") | |"
+    fi
+    if [[ "$(field "$relay" stalled_per_device)" != 0 ]]; then
+        echo "| stalled viewers held | $(field "$relay" stalled_held) | $(field "$ref" stalled_held) | |"
+    fi
+    echo "| push errors (whole run) | $(errors "$relay" push) | $(errors "$ref" push) | |"
+    echo "| viewer errors (whole run) | $(errors "$relay" viewer) | $(errors "$ref" viewer) | |"
+    echo "| streams opened / reading viewers | $(field "$relay" streams_opened) / $(field "$relay" reading_viewers) | $(field "$ref" streams_opened) / $(field "$ref" reading_viewers) | |"
+    echo
+}
+
+# check LABEL MEASURED_TEXT GOAL_TEXT AWK_CONDITION VALUES...: one row of the target table.
+check() {
+    local label="$1" measured="$2" goal="$3" condition="$4"
+    shift 4
+    local value met="n/a (not measured)"
+    for value in "$@"; do
+        if [[ -z "$value" || "$value" == null ]]; then
+            echo "| $label | $measured | $goal | $met |"
+            return
+        fi
+    done
+    met="$(awk -v a="${1:-0}" -v b="${2:-0}" "BEGIN { print (($condition) ? \"yes\" : \"**no**\") }")"
+    echo "| $label | $measured | $goal | $met |"
+}
+
+# targets SCENARIO VIEWERS: how the relay fares against its goals in this scenario.
+targets() {
+    local scenario="$1" viewers="$2"
+    local relay="$RUNS_DIR/$scenario-streampump.json" ref="$RUNS_DIR/$scenario-reference.json"
+    local p50 p99 cpu cpu_ref rss threads thread_limit cpu_limit
+    p50="$(field "$relay" latency_p50_ms)"
+    p99="$(field "$relay" latency_p99_ms)"
+    cpu="$(field "$relay" cpu_ms_per_1000_fresh)"
+    cpu_ref="$(field "$ref" cpu_ms_per_1000_fresh)"
+    rss="$(kb_to_mb "$(field "$relay" rss_peak_kb)")"
+    threads="$(field "$relay" threads_peak)"
+    thread_limit=$((2 * viewers + THREADS_CONSTANT))
+    cpu_limit="$(fmt "$(awk -v r="${cpu_ref/null/}" 'BEGIN { if (r == "") print "null"; else print r / 3 }')" 1)"
+    echo "#### streampump against its targets ($scenario)"
+    echo
+    echo "| target | measured | goal | met |"
+    echo "|---|---:|---:|---|"
+    check "relay latency p50" "$(fmt "$p50" 3) ms" "< 1 ms" "a < 1" "$p50"
+    check "relay latency p99" "$(fmt "$p99" 3) ms" "< 5 ms" "a < 5" "$p99"
+    check "CPU per fresh frame" "$(fmt "$cpu" 1) ms / 1000 ($(ratio "$cpu" "$cpu_ref") of reference)" \
+        "≤ 1/3 of reference (≤ $cpu_limit ms / 1000)" "a * 3 <= b" "$cpu" "$cpu_ref"
+    check "peak RSS" "$(fmt "$rss" 1) MB" "< 8 MB" "a < 8" "$rss"
+    check "peak threads" "$(fmt "$threads" 0) for $viewers viewers" \
+        "≤ 2 × $viewers + $THREADS_CONSTANT = $thread_limit" "a <= $thread_limit" "$threads"
+    echo
+}
+
+# scenario NAME TITLE DEVICES VIEWERS FPS FRAME_BYTES SLOW STALLED [STREAMPUMP_FLAGS...]
+scenario() {
+    local name="$1" title="$2" devices="$3" viewers="$4" fps="$5" bytes="$6" slow="$7" stalled="$8"
+    shift 8
+    local load=(--devices "$devices" --viewers "$viewers" --fps "$fps" --frame-bytes "$bytes"
+        --slow "$slow" --stalled "$stalled")
+    local ok=1
+
+    start_server streampump "$RELAY_PORT" "$RUNS_DIR/$name-streampump.log" \
+        "$RELAY_BIN" --listen "127.0.0.1:$RELAY_PORT" "$@"
+    run_loadgen streampump "$name" "$RELAY_PORT" "$SERVER_PID" "${load[@]}" || ok=0
+    stop_server
+
+    start_server reference "$REFERENCE_PORT" "$RUNS_DIR/$name-reference.log" "$REFERENCE_BIN"
+    run_loadgen reference "$name" "$REFERENCE_PORT" "$SERVER_PID" "${load[@]}" || ok=0
+    stop_server
+
+    if ((ok == 0)); then
+        FAILED_RUNS=$((FAILED_RUNS + 1))
+        printf '### %s\n\nrun failed; see %s/%s-*.txt\n\n' "$title" "$RUNS_DIR" "$name" | tee -a "$REPORT.partial"
+        return
+    fi
+    {
+        table "$name" "$title"
+        if (($# > 0)); then
+            printf 'streampump ran with %s in this scenario.\n\n' "$*"
+        fi
+        if [[ "$name" == 10x10 ]]; then
+            targets "$name" $((devices * viewers))
+        fi
+    } | tee -a "$REPORT.partial"
+}
+
+main() {
+    [[ "$BENCH_SECONDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SECONDS must be a whole number of seconds, got '$BENCH_SECONDS'"
+    command -v go >/dev/null 2>&1 ||
+        die "go not found: the reference server is built from source; install Debian's golang-go (apt-get install golang-go) or set PATH"
+    [[ -f "$SEED_PUMP_DIR/main.go" ]] ||
+        die "reference source not found: no main.go in SEED_PUMP_DIR=$SEED_PUMP_DIR (set SEED_PUMP_DIR to the seed-pump directory)"
+
+    say "building streampump (release) and loadgen (bench-tool profile)"
+    cargo build --release --quiet
+    cargo build --profile bench-tool --example loadgen --quiet
+    say "building the reference server from $SEED_PUMP_DIR"
+    local root
+    root="$(pwd)"
+    (cd "$SEED_PUMP_DIR" && go build -o "$root/$REFERENCE_BIN" .) ||
+        die "go build failed in SEED_PUMP_DIR=$SEED_PUMP_DIR (Debian's golang-go is enough)"
+
+    mkdir -p "$RUNS_DIR"
+    rm -f "$RUNS_DIR"/*.json "$RUNS_DIR"/*.txt "$RUNS_DIR"/*.log "$REPORT.partial"
+
+    local cpu commit
+    cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    if [[ -n "$(git status --porcelain -- src Cargo.toml 2>/dev/null)" ]]; then
+        commit="$commit + uncommitted changes in src/"
+    fi
+    {
+        echo "# streampump vs reference"
+        echo
+        echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), ${cpu:-unknown CPU}, $(nproc) cores," \
+            "command: \`BENCH_SECONDS=$BENCH_SECONDS SEED_PUMP_DIR=$SEED_PUMP_DIR bench/run.sh\`"
+        echo
+        echo "streampump $commit; reference built with $(go version | awk '{ print $3 }');" \
+            "${BENCH_SECONDS} s measured per run after 2 s of warm-up; loadgen shares the machine."
+        echo "Latency is push start → last byte of the part at a viewer; ratios above 1 favour streampump."
+        echo
+    } | tee "$REPORT.partial"
+
+    scenario 1x1 "1 device × 1 viewer, 20 fps, 60 KB frames" 1 1 20 61440 0 0
+    scenario 4x4 "4 devices × 4 viewers, 20 fps, 60 KB frames" 4 4 20 61440 0 0
+    scenario 10x10 "10 devices × 10 viewers, 15 fps, 60 KB frames" 10 10 15 61440 0 0
+    # 100 viewers per device is over streampump's default --max-viewers (32): raised here so
+    # both servers carry the same load.
+    scenario 2x100 "2 devices × 100 viewers, 10 fps, 30 KB frames" 2 100 10 30720 0 0 \
+        --max-viewers 100
+    scenario slow "2 devices × 4 viewers + 2 slow + 2 stalled each, 15 fps, 60 KB frames" \
+        2 4 15 61440 2 2
+
+    mv "$REPORT.partial" "$REPORT"
+    say "written to $REPORT"
+    ((FAILED_RUNS == 0)) || die "$FAILED_RUNS scenario(s) had a failed run"
+}
+
+main "$@"
