@@ -15,12 +15,13 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::device_id::DeviceId;
 use crate::jpeg::Dimensions;
+use crate::mjpeg::Part;
 use crate::rate_meter::RateMeter;
 
-/// One published JPEG. Cloning shares the bytes.
+/// One published JPEG, stored as the multipart part viewers send. Cloning shares the bytes.
 #[derive(Debug, Clone)]
 pub struct Frame {
-    pub jpeg: Arc<[u8]>,
+    pub part: Part,
     pub seq: u64,
     pub received_at: Instant,
     pub dimensions: Option<Dimensions>,
@@ -111,10 +112,10 @@ impl Device {
         &self.id
     }
 
-    /// Makes `jpeg` the latest frame and wakes every viewer.
+    /// Makes `part` the latest frame and wakes every viewer.
     pub fn publish(
         &self,
-        jpeg: Arc<[u8]>,
+        part: Part,
         dimensions: Option<Dimensions>,
         now: Instant,
     ) -> Result<Published, Evicted> {
@@ -124,14 +125,14 @@ impl Device {
         }
         let seq = state.latest.as_ref().map_or(1, |frame| frame.seq + 1);
         state.frames_received += 1;
-        state.bytes_received += jpeg.len() as u64;
+        state.bytes_received += part.jpeg().len() as u64;
         state.input_rate.record(now);
         let came_online = !state.announced_online;
         state.announced_online = true;
         // The previous frame's bytes are freed here, or when the last viewer still writing
         // them drops its clone.
         state.latest = Some(Frame {
-            jpeg,
+            part,
             seq,
             received_at: now,
             dimensions,
@@ -179,7 +180,7 @@ impl Device {
             input_fps: state.input_rate.per_second(now),
             bytes_received: state.bytes_received,
             last_frame_age: latest.map(|f| now.saturating_duration_since(f.received_at)),
-            last_frame_bytes: latest.map(|f| f.jpeg.len()),
+            last_frame_bytes: latest.map(|f| f.part.jpeg().len()),
             dimensions: latest.and_then(|f| f.dimensions),
             viewers: state.viewers,
             frames_sent: state.frames_sent,
@@ -339,24 +340,22 @@ mod tests {
         Arc::new(Device::new(DeviceId::parse("cam").unwrap(), offline_after))
     }
 
-    fn bytes(text: &str) -> Arc<[u8]> {
-        Arc::from(text.as_bytes())
+    fn bytes(text: &str) -> Part {
+        Part::from_jpeg(text.as_bytes())
     }
 
     #[test]
     fn a_viewer_shares_the_published_bytes() {
         let device = device(Duration::from_secs(10));
         let jpeg = bytes("one");
-        device
-            .publish(Arc::clone(&jpeg), None, Instant::now())
-            .unwrap();
+        device.publish(jpeg.clone(), None, Instant::now()).unwrap();
         let (mut viewer, count) = device.add_viewer(4, None).unwrap();
         assert_eq!(count, 1);
         let Next::Fresh(frame) = viewer.first() else {
             panic!("expected the current frame");
         };
         assert!(
-            Arc::ptr_eq(&frame.jpeg, &jpeg),
+            Arc::ptr_eq(&frame.part.shared_jpeg().0, &jpeg.shared_jpeg().0),
             "no copy of the frame bytes"
         );
     }
@@ -375,7 +374,7 @@ mod tests {
         let Next::Fresh(frame) = viewer.next(Duration::from_secs(30), None) else {
             panic!("expected the pushed frame");
         };
-        assert_eq!(&*frame.jpeg, b"two");
+        assert_eq!(frame.part.jpeg(), b"two");
         pusher.join().unwrap();
     }
 
@@ -389,7 +388,7 @@ mod tests {
         let Next::Fresh(frame) = viewer.next(Duration::from_millis(10), None) else {
             panic!("expected a frame");
         };
-        assert_eq!((&*frame.jpeg, frame.seq), (&b"c"[..], 3));
+        assert_eq!((frame.part.jpeg(), frame.seq), (&b"c"[..], 3));
         assert!(matches!(
             viewer.next(Duration::from_millis(10), None),
             Next::Repeat(_)

@@ -17,10 +17,12 @@
 //!
 //! Nudging blindly would have a cost: every nudge wakes an idle pool thread, and idle threads
 //! only exit after 5 s without a wake-up, so steady nudges would keep the pool at its high-water
-//! mark forever. So the relay nudges only when a connection is visibly stranded: an
-//! established connection to the relay's port whose received bytes nobody has read, seen in
-//! two scans of the kernel's TCP table in a row. Served connections never look like that (a
-//! thread is reading them), so in normal operation no nudge is ever sent.
+//! mark forever. So the relay nudges only when a connection is visibly stranded: a socket of
+//! this process with received bytes that nobody has read, seen in two scans in a row. Served
+//! connections never look like that (a thread is reading them), so in normal operation no nudge
+//! is ever sent. A scan asks the kernel about this process's own socket descriptors (listed in
+//! `/proc/self/fd`), so it costs microseconds per open connection; the system-wide TCP table
+//! would cost milliseconds on a machine with a large connection hash.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -29,14 +31,11 @@ use std::time::Duration;
 
 /// Time between two scans; a stranded connection is served within about two of these.
 pub const SCAN_PERIOD: Duration = Duration::from_millis(500);
-/// Without a readable TCP table, nudge this often instead (slow enough for idle pool threads
-/// to still time out and exit).
+/// Without `/proc/self/fd`, nudge this often instead (slow enough for idle pool threads to
+/// still time out and exit).
 const BLIND_NUDGE_PERIOD: Duration = Duration::from_secs(2);
 const MAX_NUDGES_PER_SCAN: usize = 32;
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-const TCP_TABLES: [&str; 2] = ["/proc/net/tcp", "/proc/net/tcp6"];
-/// `st` column value of an established connection.
-const ESTABLISHED: &str = "01";
 
 /// Where to connect to reach a listener bound to `listen` (an unspecified address means
 /// "every interface", reached through loopback).
@@ -49,24 +48,38 @@ pub fn nudge_target(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
-/// Remote ends of established connections to `port` with unread received bytes, from the
-/// text of `/proc/net/tcp` or `/proc/net/tcp6`.
-pub fn connections_with_unread_bytes(table: &str, port: u16) -> HashSet<String> {
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace().skip(1);
-            let local = fields.next()?;
-            let remote = fields.next()?;
-            let state = fields.next()?;
-            let queues = fields.next()?;
-            let local_port = u16::from_str_radix(local.rsplit(':').next()?, 16).ok()?;
-            let unread = u32::from_str_radix(queues.split(':').nth(1)?, 16).ok()?;
-            let stranded = local_port == port && state == ESTABLISHED && unread > 0;
-            stranded.then(|| remote.to_string())
-        })
-        .collect()
+/// Inodes of this process's sockets that hold received bytes nobody has read yet; `None`
+/// when the descriptor list cannot be read. tiny_http keeps two descriptors per connection
+/// (one to read, one to write); the inode names the connection once.
+pub fn sockets_with_unread_bytes() -> Option<HashSet<u64>> {
+    let descriptors = std::fs::read_dir("/proc/self/fd").ok()?;
+    let found = descriptors
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<libc::c_int>().ok())
+        .filter_map(unread_socket_inode)
+        .collect();
+    Some(found)
+}
+
+/// The socket inode behind `fd` if it is a socket with unread bytes. Only queries: the
+/// descriptor belongs to another thread and is never read, written or closed here. If it was
+/// closed and reused since the listing, the answer is about the new file, which at worst
+/// costs one unneeded nudge.
+fn unread_socket_inode(fd: libc::c_int) -> Option<u64> {
+    // SAFETY: fstat and FIONREAD write only into the locals passed; an invalid or reused
+    // descriptor makes them fail or describe another file, never touch memory of ours.
+    unsafe {
+        let mut status: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut status) != 0 || status.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+            return None;
+        }
+        let mut unread: libc::c_int = 0;
+        // Listening sockets answer EINVAL, which skips them.
+        if libc::ioctl(fd, libc::FIONREAD as _, &mut unread) != 0 || unread <= 0 {
+            return None;
+        }
+        Some(status.st_ino as u64)
+    }
 }
 
 /// Starts the thread that watches for stranded connections for as long as the process runs.
@@ -75,17 +88,20 @@ pub fn start(listen: SocketAddr, stack_bytes: usize) {
     let started = thread::Builder::new()
         .name("sp-pool-nudge".into())
         .stack_size(stack_bytes)
-        .spawn(move || watch(target, listen.port()));
+        .spawn(move || watch(target));
     if let Err(error) = started {
         log::error!("cannot start the pool nudge thread: {error}");
     }
 }
 
-fn watch(target: SocketAddr, port: u16) {
+fn watch(target: SocketAddr) {
     let mut previous = HashSet::new();
     loop {
-        let Some(waiting) = scan(port) else {
-            log::warn!("cannot read the kernel's TCP table; nudging the connection pool blindly");
+        thread::sleep(SCAN_PERIOD);
+        let Some(waiting) = sockets_with_unread_bytes() else {
+            log::warn!(
+                "cannot list this process's descriptors; nudging the connection pool blindly"
+            );
             loop {
                 thread::sleep(BLIND_NUDGE_PERIOD);
                 nudge(target);
@@ -99,20 +115,7 @@ fn watch(target: SocketAddr, port: u16) {
             }
         }
         previous = waiting;
-        thread::sleep(SCAN_PERIOD);
     }
-}
-
-fn scan(port: u16) -> Option<HashSet<String>> {
-    let mut found = HashSet::new();
-    let mut readable = false;
-    for table in TCP_TABLES {
-        if let Ok(text) = std::fs::read_to_string(table) {
-            readable = true;
-            found.extend(connections_with_unread_bytes(&text, port));
-        }
-    }
-    readable.then_some(found)
 }
 
 /// Connects and closes at once; the pool thread that takes it sees end-of-stream, finishes,
@@ -126,6 +129,9 @@ fn nudge(target: SocketAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::os::fd::AsRawFd;
 
     #[test]
     fn unspecified_addresses_are_reached_through_loopback() {
@@ -138,27 +144,27 @@ mod tests {
     }
 
     #[test]
-    fn finds_established_connections_to_our_port_with_unread_bytes() {
-        // Port 19999 is 4E1F. Rows: the listener; a stranded connection; a served one; a
-        // client socket of ours whose *remote* port is 19999; another port; a closing one.
-        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 00000000:4E1F 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 1 1 0
-   1: 0100007F:4E1F 0100007F:A1B2 01 00000000:00000025 00:00000000 00000000     0        0 2 1 0
-   2: 0100007F:4E1F 0100007F:A1B3 01 0000EA60:00000000 00:00000000 00000000     0        0 3 1 0
-   3: 0100007F:A1B4 0100007F:4E1F 01 00000000:00000010 00:00000000 00000000     0        0 4 1 0
-   4: 0100007F:0050 0100007F:A1B5 01 00000000:00000010 00:00000000 00000000     0        0 5 1 0
-   5: 0100007F:4E1F 0100007F:A1B6 08 00000000:00000001 00:00000000 00000000     0        0 6 1 0
-";
-        let found = connections_with_unread_bytes(table, 19999);
-        assert_eq!(found, HashSet::from(["0100007F:A1B2".to_string()]));
-        assert!(connections_with_unread_bytes("garbage\nmore garbage", 19999).is_empty());
-    }
-
-    #[test]
-    fn reads_ipv6_rows() {
-        let table = "header
-   0: 00000000000000000000000001000000:4E1F 00000000000000000000000001000000:C350 01 00000000:0000000A 00:00000000 00000000 0 0 7 1 0
-";
-        assert_eq!(connections_with_unread_bytes(table, 19999).len(), 1);
+    fn finds_sockets_with_unread_bytes_and_only_while_unread() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let inode = {
+            let mut status: libc::stat = unsafe { std::mem::zeroed() };
+            assert_eq!(unsafe { libc::fstat(server.as_raw_fd(), &mut status) }, 0);
+            status.st_ino as u64
+        };
+        assert!(!sockets_with_unread_bytes().unwrap().contains(&inode));
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !sockets_with_unread_bytes().unwrap().contains(&inode) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "unread bytes never seen"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        let mut buffer = [0u8; 64];
+        let _ = server.read(&mut buffer).unwrap();
+        assert!(!sockets_with_unread_bytes().unwrap().contains(&inode));
     }
 }

@@ -1,18 +1,18 @@
 //! `POST /pump_push/{id}`: one JPEG in, published to every viewer of the device.
 //!
-//! The body is read straight into the buffer that viewers will share, sized from
-//! `Content-Length`, so a push costs one allocation and no copy. Sizes are checked before
-//! anything is read: a body declared over `--max-frame-bytes` is refused with 413 without being
-//! buffered. (tiny_http then discards the unread rest itself; `oversize_alloc` keeps that from
+//! The body is read straight into place in the part that viewers will send (see
+//! `mjpeg::Part`), sized from `Content-Length`, so a push costs one allocation and no copy.
+//! Sizes are checked before anything is read: a body declared over `--max-frame-bytes` is
+//! refused with 413 without being buffered. (tiny_http then discards the unread rest itself; `oversize_alloc` keeps that from
 //! hurting when the declared size is absurd.)
 
 use std::io::{self, Read};
-use std::sync::Arc;
 
 use tiny_http::Request;
 
 use crate::device_id::DeviceId;
 use crate::jpeg;
+use crate::mjpeg::Part;
 use crate::registry::Registry;
 use crate::responses::{self, TextResponse};
 
@@ -38,17 +38,18 @@ fn receive(
     max_frame_bytes: usize,
     pusher: Option<std::net::SocketAddr>,
 ) -> Result<(), TextResponse> {
-    let body = read_body(request, max_frame_bytes)?;
-    if let Err(problem) = jpeg::check_complete(&body) {
+    let part = read_body(request, max_frame_bytes)?;
+    let jpeg = part.jpeg();
+    if let Err(problem) = jpeg::check_complete(jpeg) {
         log::debug!(
             "{device}: refused a push of {} bytes: {problem}",
-            body.len()
+            jpeg.len()
         );
         return Err(responses::reason(415, &problem.to_string()));
     }
-    let dimensions = jpeg::dimensions(&body);
-    let length = body.len();
-    match registry.publish(device, body, dimensions, pusher) {
+    let dimensions = jpeg::dimensions(jpeg);
+    let length = jpeg.len();
+    match registry.publish(device, part, dimensions, pusher) {
         Ok(seq) => {
             log::trace!("{device}: frame {seq}, {length} bytes");
             Ok(())
@@ -60,7 +61,7 @@ fn receive(
     }
 }
 
-fn read_body(request: &mut Request, max_frame_bytes: usize) -> Result<Arc<[u8]>, TextResponse> {
+fn read_body(request: &mut Request, max_frame_bytes: usize) -> Result<Part, TextResponse> {
     let too_large = |size: String| {
         responses::reason(
             413,
@@ -87,34 +88,29 @@ fn read_body(request: &mut Request, max_frame_bytes: usize) -> Result<Arc<[u8]>,
             } else if body.len() > max_frame_bytes {
                 Err(too_large(format!("more than {max_frame_bytes}")))
             } else {
-                Ok(Arc::from(body))
+                Ok(Part::from_jpeg(&body))
             }
         }
     }
 }
 
-/// Reads exactly `declared` bytes into a fresh shared buffer.
-fn read_declared(reader: &mut dyn Read, declared: usize) -> Result<Arc<[u8]>, TextResponse> {
-    let mut frame: Arc<[u8]> = std::iter::repeat(0u8).take(declared).collect();
-    let Some(buffer) = Arc::get_mut(&mut frame) else {
-        return Err(responses::reason(
-            500,
-            "internal error: frame buffer is shared",
-        ));
-    };
-    let mut filled = 0;
-    while filled < declared {
-        match reader.read(&mut buffer[filled..]) {
-            Ok(0) => {
-                let error = io::Error::from(io::ErrorKind::UnexpectedEof);
-                return Err(interrupted(filled, Some(declared), &error));
+/// Reads exactly `declared` bytes straight into the part viewers will share.
+fn read_declared(reader: &mut dyn Read, declared: usize) -> Result<Part, TextResponse> {
+    Part::with_jpeg(declared, |buffer| {
+        let mut filled = 0;
+        while filled < declared {
+            match reader.read(&mut buffer[filled..]) {
+                Ok(0) => {
+                    let error = io::Error::from(io::ErrorKind::UnexpectedEof);
+                    return Err(interrupted(filled, Some(declared), &error));
+                }
+                Ok(count) => filled += count,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(interrupted(filled, Some(declared), &error)),
             }
-            Ok(count) => filled += count,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(interrupted(filled, Some(declared), &error)),
         }
-    }
-    Ok(frame)
+        Ok(())
+    })
 }
 
 fn interrupted(received: usize, declared: Option<usize>, error: &io::Error) -> TextResponse {

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::device::{Device, DeviceStatus, Frame, Viewer, ViewersFull};
 use crate::device_id::DeviceId;
 use crate::jpeg::Dimensions;
+use crate::mjpeg::Part;
 
 /// Why the registry said no.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,14 +64,14 @@ impl Registry {
     pub fn publish(
         &self,
         id: &DeviceId,
-        jpeg: Arc<[u8]>,
+        part: Part,
         dimensions: Option<Dimensions>,
         pusher: Option<SocketAddr>,
     ) -> Result<u64, Refused> {
         loop {
             let device = self.find_or_create(id)?;
             // Retried only if the sweep forgot the device between the lookup and the publish.
-            if let Ok(published) = device.publish(Arc::clone(&jpeg), dimensions, Instant::now()) {
+            if let Ok(published) = device.publish(part.clone(), dimensions, Instant::now()) {
                 if published.came_online {
                     let from = pusher.map_or_else(String::new, |addr| format!(" from {addr}"));
                     log::info!("{id}: online{from}");
@@ -179,8 +180,8 @@ mod tests {
         DeviceId::parse(text).unwrap()
     }
 
-    fn jpeg() -> Arc<[u8]> {
-        Arc::from(&[0xFF, 0xD8, 0xFF, 0xD9][..])
+    fn jpeg() -> Part {
+        Part::from_jpeg(&[0xFF, 0xD8, 0xFF, 0xD9])
     }
 
     #[test]

@@ -5,11 +5,12 @@
 //! frame buffer through a reader, never copied into a new buffer first.
 
 use std::io::{self, Cursor, Read};
+use std::ops::Range;
 use std::sync::Arc;
 
 use tiny_http::{Header, Response, StatusCode};
 
-use crate::mjpeg;
+use crate::mjpeg::{self, Part};
 use crate::routes::Refusal;
 
 /// Seconds a client is asked to wait after a 503.
@@ -73,12 +74,13 @@ pub fn json(body: String) -> TextResponse {
 
 /// The latest frame as `image/jpeg` with `Content-Length` (tiny_http would otherwise send
 /// anything over 32 KiB chunked).
-pub fn jpeg(frame: Arc<[u8]>, age_ms: u128) -> Response<SharedBytes> {
-    let length = frame.len();
+pub fn jpeg(part: &Part, age_ms: u128) -> Response<SharedBytes> {
+    let (bytes, range) = part.shared_jpeg();
+    let length = range.len();
     let response = Response::new(
         StatusCode(200),
         Vec::new(),
-        SharedBytes::new(frame),
+        SharedBytes::new(bytes, range),
         Some(length),
         None,
     )
@@ -93,24 +95,27 @@ fn no_cache<R: Read>(response: Response<R>) -> Response<R> {
     with_header(response, "Pragma", mjpeg::PRAGMA)
 }
 
-/// Reads a shared frame without copying it first.
+/// Reads a range of a shared buffer without copying it first.
 pub struct SharedBytes {
     bytes: Arc<[u8]>,
-    position: usize,
+    unread: Range<usize>,
 }
 
 impl SharedBytes {
-    pub fn new(bytes: Arc<[u8]>) -> Self {
-        SharedBytes { bytes, position: 0 }
+    pub fn new(bytes: Arc<[u8]>, range: Range<usize>) -> Self {
+        SharedBytes {
+            bytes,
+            unread: range,
+        }
     }
 }
 
 impl Read for SharedBytes {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let rest = self.bytes.get(self.position..).unwrap_or_default();
+        let rest = self.bytes.get(self.unread.clone()).unwrap_or_default();
         let count = rest.len().min(buf.len());
         buf[..count].copy_from_slice(&rest[..count]);
-        self.position += count;
+        self.unread.start += count;
         Ok(count)
     }
 }
@@ -121,7 +126,7 @@ mod tests {
 
     #[test]
     fn shared_bytes_reads_everything_once() {
-        let mut reader = SharedBytes::new(Arc::from(&b"hello"[..]));
+        let mut reader = SharedBytes::new(Arc::from(&b"[hello]"[..]), 1..6);
         let mut out = Vec::new();
         reader.read_to_end(&mut out).unwrap();
         assert_eq!(out, b"hello");

@@ -170,7 +170,7 @@ fn handle(request: Request, route: Result<Route, routes::Refusal>, shared: &Shar
         Ok(Route::Snapshot(device)) => match registry.latest(&device) {
             Some(frame) => {
                 let age = frame.received_at.elapsed().as_millis();
-                request.respond(responses::jpeg(frame.jpeg, age))
+                request.respond(responses::jpeg(&frame.part, age))
             }
             None => request.respond(responses::reason(
                 404,

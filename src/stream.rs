@@ -55,10 +55,10 @@ pub fn serve(
                 let started = Instant::now();
                 match &next {
                     Next::Fresh(frame) | Next::Repeat(frame) => {
-                        parts.write_part(&frame.jpeg)?;
+                        parts.write_part(&frame.part)?;
                         viewer.sent();
                     }
-                    Next::NoSignal => parts.write_part(assets::NO_SIGNAL_JPEG)?,
+                    Next::NoSignal => parts.write_part(assets::no_signal_part())?,
                 }
                 let not_before = options.min_interval.map(|interval| started + interval);
                 next = viewer.next(IDLE_RESEND, not_before);

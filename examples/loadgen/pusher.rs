@@ -1,6 +1,9 @@
 //! One synthetic phone: a thread that POSTs stamped frames on a fixed schedule.
 //!
-//! Push k is due at start + k/fps. A pusher that falls behind (a slow answer) skips the ticks
+//! Push k is due at start + phase + k/fps, where the phase spreads the devices evenly over one
+//! push interval: real phones are not synchronised, and pushing every device in the same
+//! instant would measure a burst nobody generates (each viewer's frame would queue behind the
+//! fan-out of every other device). A pusher that falls behind (a slow answer) skips the ticks
 //! it missed instead of sending them in a burst, as a phone's camera loop does: a burst would
 //! measure the server under a load nobody generates. Pushes go over one kept-alive HTTP/1.1
 //! connection, reopened after any failure. The round trip is timed from the moment the frame
@@ -37,6 +40,8 @@ pub struct Pusher {
     pub target: Target,
     pub frame_bytes: usize,
     pub interval: Duration,
+    /// Offset of this device's push schedule within one interval.
+    pub phase: Duration,
     pub phases: Arc<Phases>,
     pub readiness: Arc<Readiness>,
 }
@@ -55,7 +60,7 @@ impl Pusher {
         let path = format!("/pump_push/{}", self.device_id);
         let head = http::push_request_head(&self.target, &self.device_id, self.frame_bytes);
         let interval_ns = self.interval.as_nanos().max(1);
-        let start = Instant::now();
+        let start = Instant::now() + self.phase;
         let mut connection: Option<BufReader<TcpStream>> = None;
         let mut seq = 0;
         let mut tick: u128 = 0;

@@ -73,6 +73,7 @@ fn measure(config: &Config, phases: &Arc<Phases>) -> Result<Report, LoadError> {
             target: config.target.clone(),
             frame_bytes: config.frame_bytes,
             interval: config.push_interval(),
+            phase: config.push_interval() * index / config.devices.max(1),
             phases: Arc::clone(phases),
             readiness: Arc::clone(&readiness),
         };
