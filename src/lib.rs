@@ -8,6 +8,7 @@ pub mod assets;
 pub mod config;
 pub mod device;
 pub mod device_id;
+pub mod handler_pool;
 pub mod handler_slots;
 pub mod jpeg;
 pub mod listener;

@@ -1,8 +1,8 @@
 //! Wiring: the listener, tiny_http, the dispatch loop and the housekeeping thread.
 //!
 //! The dispatch loop only routes: it takes each request from tiny_http, decides what it is (a
-//! pure function), takes a handler slot and hands the request to a new named thread with a
-//! small stack. It never answers or drops a request itself, because tiny_http serialises
+//! pure function), takes a handler slot and hands the request to a handler thread (an idle one
+//! from `handler_pool`, or a new named thread with a small stack). It never answers or drops a request itself, because tiny_http serialises
 //! responses per connection and a request pipelined behind a stream would block it.
 
 use std::fmt;
@@ -15,6 +15,7 @@ use std::time::Duration;
 use tiny_http::Request;
 
 use crate::config::Config;
+use crate::handler_pool::HandlerPool;
 use crate::handler_slots::{Admission, HandlerSlots};
 use crate::listener;
 use crate::pool_nudge;
@@ -81,6 +82,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         config.max_frame_bytes
     );
     let slots = Arc::new(HandlerSlots::new(config.max_connections.get()));
+    let pool = HandlerPool::new(THREAD_STACK_BYTES);
     let shared = Arc::new(Shared {
         registry: Registry::new(&config),
         config,
@@ -89,7 +91,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
     pool_nudge::start(local, THREAD_STACK_BYTES);
     loop {
         let request = server.recv().map_err(RunError::AcceptLoopDied)?;
-        dispatch(request, &shared, &slots);
+        dispatch(request, &shared, &slots, &pool);
     }
 }
 
@@ -107,37 +109,28 @@ fn start_housekeeping(shared: Arc<Shared>) {
     }
 }
 
-fn dispatch(request: Request, shared: &Arc<Shared>, slots: &Arc<HandlerSlots>) {
+fn dispatch(request: Request, shared: &Arc<Shared>, slots: &Arc<HandlerSlots>, pool: &HandlerPool) {
     let route = routes::route(request.method().as_str(), request.url());
     let slot = slots.acquire();
-    let thread_name = match (&route, slot.admission) {
-        (_, Admission::Refuse) => "sp-refuse",
-        (Ok(Route::Push(_)), _) => "sp-push",
-        (Ok(Route::Stream { .. }), _) => "sp-view",
-        _ => "sp-request",
-    };
     let shared = Arc::clone(shared);
     let limit = slots.limit();
-    let spawned = thread::Builder::new()
-        .name(thread_name.into())
-        .stack_size(THREAD_STACK_BYTES)
-        .spawn(move || {
-            let _slot = slot;
-            if _slot.admission == Admission::Refuse {
-                log::warn!(
-                    "connection limit reached ({limit}); refusing {}",
-                    request.url()
-                );
-                let message = format!(
-                    "server busy: {limit} requests in progress (--max-connections); try again later"
-                );
-                let _ = request.respond(responses::unavailable(&message));
-                return;
-            }
-            handle(request, route, &shared);
-        });
-    if let Err(error) = spawned {
-        // The request went down with the closure; tiny_http answers it with a 500.
+    let started = pool.run(Box::new(move || {
+        let _slot = slot;
+        if _slot.admission == Admission::Refuse {
+            log::warn!(
+                "connection limit reached ({limit}); refusing {}",
+                request.url()
+            );
+            let message = format!(
+                "server busy: {limit} requests in progress (--max-connections); try again later"
+            );
+            let _ = request.respond(responses::unavailable(&message));
+            return;
+        }
+        handle(request, route, &shared);
+    }));
+    if let Err(error) = started {
+        // The request went down with the job; tiny_http answers it with a 500.
         log::error!("cannot start a handler thread: {error}");
     }
 }
