@@ -4,13 +4,13 @@ CARGO ?= cargo
 # Debian packages the tests drive as real clients.
 TEST_TOOLS := ffmpeg ffprobe
 
-.PHONY: help all build run test test-deps lint fmt clippy bench clean
+.PHONY: help all build run test test-deps lint fmt clippy shellcheck bench clean
 
 help:
 	@echo "make build     release binary in target/release/streampump"
 	@echo "make run       run the relay with default settings (port 19999)"
 	@echo "make test      unit and integration tests (installs ffmpeg when run as root)"
-	@echo "make lint      rustfmt and clippy checks"
+	@echo "make lint      rustfmt, clippy and shellcheck"
 	@echo "make bench     streampump vs the reference Go server under loadgen (BENCH_SECONDS=15)"
 
 all: build
@@ -38,13 +38,17 @@ test-deps:
 		fi; \
 	fi
 
-lint: fmt clippy
+lint: fmt clippy shellcheck
 
 fmt:
 	$(CARGO) fmt --all -- --check
 
 clippy:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+shellcheck:
+	@command -v shellcheck >/dev/null 2>&1 || { echo "error: shellcheck not found: install Debian's shellcheck package" >&2; exit 1; }
+	shellcheck bench/run.sh .ci/run
 
 # streampump vs the reference Go server under loadgen; BENCH_SECONDS=8 for a shorter run.
 bench:

@@ -12,6 +12,8 @@
 #   BENCH_SECONDS   measured seconds per run (default 15); each run adds 2 s of warm-up
 #   SEED_PUMP_DIR   source of the reference server (default ../shared/reference/seed-pump,
 #                   relative to the repository root); needs Go (Debian: golang-go)
+#   RELAY_TARGET    build and measure streampump for this Rust target instead of the host's
+#                   default, e.g. x86_64-unknown-linux-musl for the static build that ships
 #
 # Both servers and loadgen share this machine's cores, so absolute numbers include loadgen's
 # own cost; the ratios are the point.
@@ -26,10 +28,19 @@ readonly RESULTS_DIR=bench-results
 readonly RUNS_DIR="$RESULTS_DIR/runs"
 readonly REPORT="$RESULTS_DIR/latest.md"
 readonly LOADGEN=target/bench-tool/examples/loadgen
-readonly RELAY_BIN=target/release/streampump
+RELAY_TARGET="${RELAY_TARGET:-}"
+if [[ -n "$RELAY_TARGET" ]]; then
+    readonly RELAY_BIN="target/$RELAY_TARGET/release/streampump"
+    readonly RELAY_BUILD=(--target "$RELAY_TARGET")
+else
+    readonly RELAY_BIN=target/release/streampump
+    readonly RELAY_BUILD=()
+fi
 readonly REFERENCE_BIN=target/seed-pump
-# Relay targets checked in the 10×10 scenario. Threads: 2 per connected viewer plus this.
-readonly THREADS_CONSTANT=16
+# Relay targets (set for 10×10, also shown for 2×100). Threads: 2 per connection (viewer or pusher)
+# plus this many for the fixed threads (dispatch, accept, housekeeping, pool nudge) and idle
+# pooled ones.
+readonly THREADS_CONSTANT=12
 
 BENCH_SECONDS="${BENCH_SECONDS:-15}"
 SEED_PUMP_DIR="${SEED_PUMP_DIR:-../shared/reference/seed-pump}"
@@ -218,9 +229,9 @@ check() {
     echo "| $label | $measured | $goal | $met |"
 }
 
-# targets SCENARIO VIEWERS: how the relay fares against its goals in this scenario.
+# targets SCENARIO VIEWERS PUSHERS: how the relay fares against its goals in this scenario.
 targets() {
-    local scenario="$1" viewers="$2"
+    local scenario="$1" viewers="$2" pushers="$3"
     local relay="$RUNS_DIR/$scenario-streampump.json" ref="$RUNS_DIR/$scenario-reference.json"
     local p50 p99 cpu cpu_ref rss threads thread_limit cpu_limit
     p50="$(field "$relay" latency_p50_ms)"
@@ -229,7 +240,7 @@ targets() {
     cpu_ref="$(field "$ref" cpu_ms_per_1000_fresh)"
     rss="$(kb_to_mb "$(field "$relay" rss_peak_kb)")"
     threads="$(field "$relay" threads_peak)"
-    thread_limit=$((2 * viewers + THREADS_CONSTANT))
+    thread_limit=$((2 * (viewers + pushers) + THREADS_CONSTANT))
     cpu_limit="$(fmt "$(awk -v r="${cpu_ref/null/}" 'BEGIN { if (r == "") print "null"; else print r / 3 }')" 1)"
     echo "#### streampump against its targets ($scenario)"
     echo
@@ -240,8 +251,8 @@ targets() {
     check "CPU per fresh frame" "$(fmt "$cpu" 1) ms / 1000 ($(ratio "$cpu" "$cpu_ref") of reference)" \
         "≤ 1/3 of reference (≤ $cpu_limit ms / 1000)" "a * 3 <= b" "$cpu" "$cpu_ref"
     check "peak RSS" "$(fmt "$rss" 1) MB" "< 8 MB" "a < 8" "$rss"
-    check "peak threads" "$(fmt "$threads" 0) for $viewers viewers" \
-        "≤ 2 × $viewers + $THREADS_CONSTANT = $thread_limit" "a <= $thread_limit" "$threads"
+    check "peak threads" "$(fmt "$threads" 0) for $viewers viewers and $pushers pushers" \
+        "≤ 2 per connection + $THREADS_CONSTANT = $thread_limit" "a <= $thread_limit" "$threads"
     echo
 }
 
@@ -272,8 +283,8 @@ scenario() {
         if (($# > 0)); then
             printf 'streampump ran with %s in this scenario.\n\n' "$*"
         fi
-        if [[ "$name" == 10x10 ]]; then
-            targets "$name" $((devices * viewers))
+        if [[ "$name" == 10x10 || "$name" == 2x100 ]]; then
+            targets "$name" $((devices * viewers)) "$devices"
         fi
     } | tee -a "$REPORT.partial"
 }
@@ -286,7 +297,8 @@ main() {
         die "reference source not found: no main.go in SEED_PUMP_DIR=$SEED_PUMP_DIR (set SEED_PUMP_DIR to the seed-pump directory)"
 
     say "building streampump (release) and loadgen (bench-tool profile)"
-    cargo build --release --quiet
+    cargo build --release --quiet "${RELAY_BUILD[@]}" ||
+        die "cannot build streampump${RELAY_TARGET:+ for $RELAY_TARGET (rustup target add $RELAY_TARGET)}"
     cargo build --profile bench-tool --example loadgen --quiet
     say "building the reference server from $SEED_PUMP_DIR"
     local root
@@ -307,9 +319,9 @@ main() {
         echo "# streampump vs reference"
         echo
         echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), ${cpu:-unknown CPU}, $(nproc) cores," \
-            "command: \`BENCH_SECONDS=$BENCH_SECONDS SEED_PUMP_DIR=$SEED_PUMP_DIR bench/run.sh\`"
+            "command: \`BENCH_SECONDS=$BENCH_SECONDS SEED_PUMP_DIR=$SEED_PUMP_DIR${RELAY_TARGET:+ RELAY_TARGET=$RELAY_TARGET} bench/run.sh\`"
         echo
-        echo "streampump $commit; reference built with $(go version | awk '{ print $3 }');" \
+        echo "streampump $commit ($RELAY_BIN); reference built with $(go version | awk '{ print $3 }');" \
             "${BENCH_SECONDS} s measured per run after 2 s of warm-up; loadgen shares the machine."
         echo "Latency is push start → last byte of the part at a viewer; ratios above 1 favour streampump."
         echo
@@ -322,6 +334,8 @@ main() {
     # both servers carry the same load.
     scenario 2x100 "2 devices × 100 viewers, 10 fps, 30 KB frames" 2 100 10 30720 0 0 \
         --max-viewers 100
+    # The same load without the slow and stalled viewers, so the two can be compared directly.
+    scenario 2x4 "2 devices × 4 viewers, 15 fps, 60 KB frames" 2 4 15 61440 0 0
     scenario slow "2 devices × 4 viewers + 2 slow + 2 stalled each, 15 fps, 60 KB frames" \
         2 4 15 61440 2 2
 
