@@ -22,6 +22,8 @@ pub mod defaults {
     pub const MAX_CONNECTIONS: usize = 256;
     pub const OFFLINE_AFTER: &str = "10s";
     pub const EVICT_AFTER: &str = "10m";
+    pub const WRITE_TIMEOUT: &str = "10s";
+    pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 }
 
 /// Largest frame cap accepted: far above any phone JPEG, and small enough that one frame per
@@ -42,6 +44,11 @@ pub struct Args {
     /// (default 4194304)
     #[argh(option)]
     pub max_frame_bytes: Option<String>,
+
+    /// most bytes of push bodies being received at once; a push that does not fit gets 503
+    /// [STREAMPUMP_MAX_UPLOAD_BYTES] (default 16777216)
+    #[argh(option)]
+    pub max_upload_bytes: Option<String>,
 
     /// most devices kept at once; a push for one more gets 503 [STREAMPUMP_MAX_DEVICES]
     /// (default 64)
@@ -68,6 +75,11 @@ pub struct Args {
     #[argh(option)]
     pub evict_after: Option<String>,
 
+    /// a viewer that accepts no data for this long is dropped and its thread freed
+    /// [STREAMPUMP_WRITE_TIMEOUT] (default 10s)
+    #[argh(option)]
+    pub write_timeout: Option<String>,
+
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
@@ -78,11 +90,13 @@ pub struct Args {
 pub struct Config {
     pub listen: SocketAddr,
     pub max_frame_bytes: usize,
+    pub max_upload_bytes: usize,
     pub max_devices: NonZeroUsize,
     pub max_viewers: NonZeroUsize,
     pub max_connections: NonZeroUsize,
     pub offline_after: Duration,
     pub evict_after: Duration,
+    pub write_timeout: Duration,
 }
 
 /// A setting that could not be used, naming the flag and its environment variable.
@@ -142,14 +156,34 @@ impl Config {
         .duration(Duration::from_millis(100), Duration::from_secs(24 * 3600))?;
         let evict_after = setting("evict-after", &args.evict_after, defaults::EVICT_AFTER)
             .duration(Duration::from_secs(1), Duration::from_secs(365 * 24 * 3600))?;
+        let write_timeout = setting(
+            "write-timeout",
+            &args.write_timeout,
+            defaults::WRITE_TIMEOUT,
+        )
+        .duration(Duration::from_millis(100), Duration::from_secs(3600))?;
+        let max_frame_bytes = setting(
+            "max-frame-bytes",
+            &args.max_frame_bytes,
+            &defaults::MAX_FRAME_BYTES.to_string(),
+        )
+        .count(1024, MAX_FRAME_BYTES_CEILING)?;
+        let upload = setting(
+            "max-upload-bytes",
+            &args.max_upload_bytes,
+            &defaults::MAX_UPLOAD_BYTES.to_string(),
+        );
+        let max_upload_bytes = upload.count(1024, usize::MAX)?;
+        if max_upload_bytes < max_frame_bytes {
+            // One frame of the largest size must always fit.
+            return Err(upload.error(format!(
+                "must be at least --max-frame-bytes ({max_frame_bytes})"
+            )));
+        }
         Ok(Config {
             listen: setting("listen", &args.listen, defaults::LISTEN).socket_addr()?,
-            max_frame_bytes: setting(
-                "max-frame-bytes",
-                &args.max_frame_bytes,
-                &defaults::MAX_FRAME_BYTES.to_string(),
-            )
-            .count(1024, MAX_FRAME_BYTES_CEILING)?,
+            max_frame_bytes,
+            max_upload_bytes,
             max_devices: setting(
                 "max-devices",
                 &args.max_devices,
@@ -170,6 +204,7 @@ impl Config {
             .nonzero_count()?,
             offline_after,
             evict_after,
+            write_timeout,
         })
     }
 }
@@ -268,11 +303,13 @@ mod tests {
         let config = Config::default();
         assert_eq!(config.listen, "0.0.0.0:19999".parse().unwrap());
         assert_eq!(config.max_frame_bytes, 4 * 1024 * 1024);
+        assert_eq!(config.max_upload_bytes, 16 * 1024 * 1024);
         assert_eq!(config.max_devices.get(), 64);
         assert_eq!(config.max_viewers.get(), 32);
         assert_eq!(config.max_connections.get(), 256);
         assert_eq!(config.offline_after, Duration::from_secs(10));
         assert_eq!(config.evict_after, Duration::from_secs(600));
+        assert_eq!(config.write_timeout, Duration::from_secs(10));
     }
 
     #[test]
@@ -313,6 +350,16 @@ mod tests {
             ..Args::default()
         };
         assert!(Config::from_sources(&args, |_| None).is_err());
+
+        let args = Args {
+            max_frame_bytes: Some("2000000".into()),
+            max_upload_bytes: Some("1000000".into()),
+            ..Args::default()
+        };
+        let message = Config::from_sources(&args, |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("--max-upload-bytes"), "{message}");
     }
 
     #[test]

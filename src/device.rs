@@ -142,6 +142,11 @@ impl Device {
         Ok(Published { seq, came_online })
     }
 
+    /// Whether any frame was ever published here.
+    pub fn has_frame(&self) -> bool {
+        self.state.lock().latest.is_some()
+    }
+
     /// The latest frame, however old.
     pub fn latest(&self) -> Option<Frame> {
         self.state.lock().latest.clone()
@@ -189,7 +194,7 @@ impl Device {
 
     /// Notices a device going offline, and marks it evicted when it has been offline for
     /// `evict_after` with nobody watching. A device that never received a frame goes as soon
-    /// as its last viewer does, so viewers asking for random ids cannot fill the table.
+    /// as its last viewer does: waiting for a phone costs nothing once nobody waits.
     pub fn sweep(&self, now: Instant, evict_after: Duration) -> SweepOutcome {
         let mut state = self.state.lock();
         let mut outcome = SweepOutcome::default();
@@ -251,12 +256,16 @@ impl Viewer {
     /// What to send first, without waiting: the current frame if the device is online.
     pub fn first(&mut self) -> Next {
         let state = self.device.state.lock();
-        match &state.latest {
-            Some(frame) if self.device.is_online(&state, Instant::now()) => {
-                self.last_seq = frame.seq;
-                Next::Fresh(frame.clone())
-            }
-            _ => Next::NoSignal,
+        let Some(frame) = &state.latest else {
+            return Next::NoSignal;
+        };
+        // Even when it is too old to show, the current frame counts as seen: only a newer push
+        // may end the no-signal picture.
+        self.last_seq = frame.seq;
+        if self.device.is_online(&state, Instant::now()) {
+            Next::Fresh(frame.clone())
+        } else {
+            Next::NoSignal
         }
     }
 
@@ -396,20 +405,22 @@ mod tests {
     }
 
     #[test]
-    fn an_offline_device_gives_no_signal() {
+    fn an_offline_device_gives_no_signal_until_a_new_push() {
         let device = device(Duration::from_millis(100));
         let long_ago = Instant::now() - Duration::from_secs(1);
         device.publish(bytes("old"), None, long_ago).unwrap();
         let (mut viewer, _) = device.add_viewer(4, None).unwrap();
         assert!(matches!(viewer.first(), Next::NoSignal));
-        assert!(matches!(
-            viewer.next(Duration::from_millis(1), None),
-            Next::Fresh(_)
-        ));
+        // The stale frame must not flash up between two no-signal pictures.
         assert!(matches!(
             viewer.next(Duration::from_millis(1), None),
             Next::NoSignal
         ));
+        device.publish(bytes("new"), None, Instant::now()).unwrap();
+        let Next::Fresh(frame) = viewer.next(Duration::from_millis(1), None) else {
+            panic!("expected the new frame");
+        };
+        assert_eq!(frame.part.jpeg(), b"new");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! of each device and streams it to any number of viewers at `/live.mjpeg?device_id=`. See the
 //! README for the API and DESIGN notes in each module for the reasons behind the choices.
 
+pub mod absurd_bodies;
 pub mod assets;
 pub mod config;
 pub mod device;
@@ -24,3 +25,4 @@ pub mod routes;
 pub mod server;
 pub mod status;
 pub mod stream;
+pub mod upload_budget;

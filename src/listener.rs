@@ -1,32 +1,97 @@
 //! The listening socket, with the options every accepted connection should have.
 //!
 //! tiny_http never touches socket options, but on Linux an accepted socket inherits options
-//! set on the listening one. So the listener is built here, `TCP_NODELAY` is set on it (each
-//! flushed frame leaves at once instead of waiting for Nagle's algorithm to coalesce the small
-//! part header and delimiter with the next write), and tiny_http gets the ready listener.
+//! set on the listening one. So the listener is built here and tiny_http gets it ready:
+//! - `TCP_NODELAY`: each frame leaves at once instead of waiting for Nagle's algorithm.
+//! - `SO_SNDTIMEO` (`--write-timeout`): a write that cannot proceed for that long fails, so a
+//!   viewer that stops reading (a frozen browser tab) is dropped and its thread freed.
+//! - TCP keep-alive with short timers: a phone that vanished from the Wi-Fi (no FIN, no RST)
+//!   is found dead after about [`KEEPALIVE_IDLE`] + [`KEEPALIVE_PROBES`] × [`KEEPALIVE_INTERVAL`]
+//!   instead of the kernel default of over two hours.
+//!
+//! `SO_RCVTIMEO` must not be set here: on the listener it would make `accept` time out, which
+//! ends tiny_http's accept loop for good.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+/// Idle time before the first keep-alive probe.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+/// Time between probes.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// Unanswered probes before the connection is declared dead.
+pub const KEEPALIVE_PROBES: u32 = 3;
 
 /// Binds `address` and prepares the socket for serving streams.
-pub fn bind(address: SocketAddr) -> io::Result<TcpListener> {
+pub fn bind(address: SocketAddr, write_timeout: Duration) -> io::Result<TcpListener> {
     let listener = TcpListener::bind(address)?;
-    set_flag(&listener, libc::IPPROTO_TCP, libc::TCP_NODELAY)?;
+    set_int(&listener, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
+    set_int(&listener, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;
+    set_int(
+        &listener,
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPIDLE,
+        seconds(KEEPALIVE_IDLE),
+    )?;
+    set_int(
+        &listener,
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPINTVL,
+        seconds(KEEPALIVE_INTERVAL),
+    )?;
+    set_int(
+        &listener,
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPCNT,
+        KEEPALIVE_PROBES as libc::c_int,
+    )?;
+    set_send_timeout(&listener, write_timeout)?;
     Ok(listener)
 }
 
-fn set_flag(listener: &TcpListener, level: libc::c_int, option: libc::c_int) -> io::Result<()> {
-    let enabled: libc::c_int = 1;
+fn seconds(duration: Duration) -> libc::c_int {
+    libc::c_int::try_from(duration.as_secs()).unwrap_or(libc::c_int::MAX)
+}
+
+fn set_int(
+    listener: &TcpListener,
+    level: libc::c_int,
+    option: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: the fd is a live socket owned by `listener`; the value is a c_int of the
-    // length given, as setsockopt expects for boolean options.
+    // length given, as setsockopt expects for these integer options.
     let result = unsafe {
         libc::setsockopt(
             listener.as_raw_fd(),
             level,
             option,
-            (&enabled as *const libc::c_int).cast(),
+            (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn set_send_timeout(listener: &TcpListener, timeout: Duration) -> io::Result<()> {
+    let value = libc::timeval {
+        tv_sec: timeout.as_secs().try_into().unwrap_or(libc::time_t::MAX),
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: as above, with the timeval SO_SNDTIMEO expects.
+    let result = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&value as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
         )
     };
     if result == 0 {
@@ -41,11 +106,40 @@ mod tests {
     use super::*;
     use std::net::TcpStream;
 
+    fn get_int(stream: &TcpStream, level: libc::c_int, option: libc::c_int) -> libc::c_int {
+        let mut value: libc::c_int = 0;
+        let mut length = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let result = unsafe {
+            libc::getsockopt(
+                stream.as_raw_fd(),
+                level,
+                option,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut length,
+            )
+        };
+        assert_eq!(result, 0);
+        value
+    }
+
     #[test]
-    fn accepted_sockets_inherit_nodelay() {
-        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    fn accepted_sockets_inherit_every_option() {
+        let timeout = Duration::from_millis(2500);
+        let listener = bind("127.0.0.1:0".parse().unwrap(), timeout).unwrap();
         let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (accepted, _) = listener.accept().unwrap();
         assert!(accepted.nodelay().unwrap());
+        assert_eq!(accepted.write_timeout().unwrap(), Some(timeout));
+        assert_eq!(accepted.read_timeout().unwrap(), None);
+        assert_eq!(get_int(&accepted, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 1);
+        assert_eq!(
+            get_int(&accepted, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE),
+            30
+        );
+        assert_eq!(
+            get_int(&accepted, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL),
+            10
+        );
+        assert_eq!(get_int(&accepted, libc::IPPROTO_TCP, libc::TCP_KEEPCNT), 3);
     }
 }

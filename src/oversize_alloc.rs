@@ -13,9 +13,7 @@
 //! smaller goes to the system allocator untouched. The relay's own buffers are far below the
 //! threshold (a frame is at most `--max-frame-bytes`, 4 MiB by default).
 //!
-//! On 32-bit targets a declared length that does not fit in `usize` is ignored by tiny_http,
-//! and lengths above `isize::MAX` make `Vec` panic before allocating; that panic stays inside
-//! the one handler thread.
+//! Declared lengths too large to map even so are never dropped: see `absurd_bodies`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
@@ -103,8 +101,9 @@ mod tests {
     #[test]
     fn huge_zeroed_blocks_are_reserved_lazily_and_usable() {
         let allocator = OversizeAlloc;
-        // Far more than this machine's memory: only address space is taken.
-        let layout = Layout::from_size_align(64 << 30, 1).unwrap();
+        // Far more than a router's memory (and on 64-bit, than this machine's): only address
+        // space is taken.
+        let layout = Layout::from_size_align(crate::absurd_bodies::DISCARD_LIMIT / 4, 1).unwrap();
         unsafe {
             let block = allocator.alloc_zeroed(layout);
             assert!(!block.is_null());

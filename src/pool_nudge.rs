@@ -96,16 +96,21 @@ pub fn start(listen: SocketAddr, stack_bytes: usize) {
 
 fn watch(target: SocketAddr) {
     let mut previous = HashSet::new();
+    let mut warned = false;
     loop {
         thread::sleep(SCAN_PERIOD);
         let Some(waiting) = sockets_with_unread_bytes() else {
-            log::warn!(
-                "cannot list this process's descriptors; nudging the connection pool blindly"
-            );
-            loop {
-                thread::sleep(BLIND_NUDGE_PERIOD);
-                nudge(target);
+            // No descriptor list (no /proc, or none left to open it with): nudge anyway, slowly
+            // enough for idle pool threads to still time out, and try the list again after.
+            if !warned {
+                log::warn!(
+                    "cannot list this process's descriptors; nudging the connection pool blindly"
+                );
+                warned = true;
             }
+            thread::sleep(BLIND_NUDGE_PERIOD);
+            nudge(target);
+            continue;
         };
         let stranded = waiting.intersection(&previous).count();
         if stranded > 0 {

@@ -15,10 +15,21 @@ use crate::jpeg;
 use crate::mjpeg::Part;
 use crate::registry::Registry;
 use crate::responses::{self, TextResponse};
+use crate::upload_budget::{Reservation, UploadBudget};
 
-pub fn serve(mut request: Request, registry: &Registry, device: &DeviceId, max_frame_bytes: usize) {
+pub fn serve(
+    mut request: Request,
+    registry: &Registry,
+    uploads: &UploadBudget,
+    device: &DeviceId,
+    max_frame_bytes: usize,
+) {
     let pusher = request.remote_addr().copied();
-    let response = match receive(&mut request, registry, device, max_frame_bytes, pusher) {
+    let limits = Limits {
+        uploads,
+        max_frame_bytes,
+    };
+    let response = match receive(&mut request, registry, device, &limits, pusher) {
         Ok(()) => responses::text(200, "OK"),
         Err(response) => response,
     };
@@ -31,14 +42,22 @@ pub fn serve(mut request: Request, registry: &Registry, device: &DeviceId, max_f
     }
 }
 
+/// What bounds one push.
+struct Limits<'a> {
+    uploads: &'a UploadBudget,
+    max_frame_bytes: usize,
+}
+
 fn receive(
     request: &mut Request,
     registry: &Registry,
     device: &DeviceId,
-    max_frame_bytes: usize,
+    limits: &Limits<'_>,
     pusher: Option<std::net::SocketAddr>,
 ) -> Result<(), TextResponse> {
-    let part = read_body(request, max_frame_bytes)?;
+    // Held until the frame is published: see `upload_budget`.
+    let _reservation = reserve(request, limits)?;
+    let part = read_body(request, limits.max_frame_bytes)?;
     let jpeg = part.jpeg();
     if let Err(problem) = jpeg::check_complete(jpeg) {
         log::debug!(
@@ -59,6 +78,22 @@ fn receive(
             Err(responses::unavailable(&refused.to_string()))
         }
     }
+}
+
+/// Reserves room for the body before any of it is read (the frame cap is checked first, so
+/// an oversized body gets its 413 rather than a 503).
+fn reserve<'a>(request: &Request, limits: &Limits<'a>) -> Result<Reservation<'a>, TextResponse> {
+    let needed = match request.body_length() {
+        Some(declared) if declared > limits.max_frame_bytes => return Ok(limits.uploads.nothing()),
+        Some(declared) => declared,
+        None => limits.max_frame_bytes,
+    };
+    limits.uploads.reserve(needed).ok_or_else(|| {
+        responses::unavailable(&format!(
+            "too many uploads in progress ({} bytes, see --max-upload-bytes); try again later",
+            limits.uploads.limit()
+        ))
+    })
 }
 
 fn read_body(request: &mut Request, max_frame_bytes: usize) -> Result<Part, TextResponse> {

@@ -1,5 +1,9 @@
 //! All devices by id: created by their first push (or first viewer), forgotten when idle.
 //!
+//! `--max-devices` counts devices that have frames. A viewer may also create a device that has
+//! none yet (go2rtc started before the phone); those waiting devices have an allowance of their
+//! own of the same size, so viewers asking for made-up ids can never take a phone's place.
+//!
 //! The registry lock is held only to find or insert a device, never while a frame is copied or
 //! written, so it is not a bottleneck for pushes or viewers. Lock order is always registry, then
 //! device.
@@ -21,6 +25,7 @@ use crate::mjpeg::Part;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
     TooManyDevices { limit: usize },
+    TooManyWaitingDevices { limit: usize },
     TooManyViewers { limit: usize },
 }
 
@@ -30,6 +35,11 @@ impl std::fmt::Display for Refused {
             Refused::TooManyDevices { limit } => write!(
                 f,
                 "device limit reached ({limit} devices, see --max-devices); try again later"
+            ),
+            Refused::TooManyWaitingDevices { limit } => write!(
+                f,
+                "{limit} devices are already waiting for their first frame (see --max-devices); \
+                 try again later"
             ),
             Refused::TooManyViewers { limit } => write!(
                 f,
@@ -69,7 +79,7 @@ impl Registry {
         pusher: Option<SocketAddr>,
     ) -> Result<u64, Refused> {
         loop {
-            let device = self.find_or_create(id)?;
+            let device = self.find_for_push(id)?;
             // Retried only if the sweep forgot the device between the lookup and the publish.
             if let Ok(published) = device.publish(part.clone(), dimensions, Instant::now()) {
                 if published.came_online {
@@ -85,7 +95,18 @@ impl Registry {
     /// go2rtc started before the phone gets a stream instead of a 404 and a minute of back-off.
     pub fn watch(&self, id: &DeviceId, peer: Option<SocketAddr>) -> Result<Viewer, Refused> {
         let mut devices = self.devices.lock();
-        let device = self.find_or_insert(&mut devices, id)?;
+        let device = match devices.get(id) {
+            Some(device) => Arc::clone(device),
+            None => {
+                let waiting = devices.values().filter(|d| !d.has_frame()).count();
+                if waiting >= self.max_devices {
+                    return Err(Refused::TooManyWaitingDevices {
+                        limit: self.max_devices,
+                    });
+                }
+                self.insert(&mut devices, id)
+            }
+        };
         let (viewer, viewers) =
             device
                 .add_viewer(self.max_viewers, peer)
@@ -137,27 +158,29 @@ impl Registry {
         self.len() == 0
     }
 
-    fn find_or_create(&self, id: &DeviceId) -> Result<Arc<Device>, Refused> {
+    /// The device a push goes to, created if needed, as long as devices with frames stay
+    /// within `--max-devices` (a waiting device gets its place with its first frame).
+    fn find_for_push(&self, id: &DeviceId) -> Result<Arc<Device>, Refused> {
         let mut devices = self.devices.lock();
-        self.find_or_insert(&mut devices, id)
-    }
-
-    fn find_or_insert(
-        &self,
-        devices: &mut HashMap<DeviceId, Arc<Device>>,
-        id: &DeviceId,
-    ) -> Result<Arc<Device>, Refused> {
-        if let Some(device) = devices.get(id) {
-            return Ok(Arc::clone(device));
+        let existing = devices.get(id).cloned();
+        if let Some(device) = &existing {
+            if device.has_frame() {
+                return Ok(Arc::clone(device));
+            }
         }
-        if devices.len() >= self.max_devices {
+        let with_frames = devices.values().filter(|d| d.has_frame()).count();
+        if with_frames >= self.max_devices {
             return Err(Refused::TooManyDevices {
                 limit: self.max_devices,
             });
         }
+        Ok(existing.unwrap_or_else(|| self.insert(&mut devices, id)))
+    }
+
+    fn insert(&self, devices: &mut HashMap<DeviceId, Arc<Device>>, id: &DeviceId) -> Arc<Device> {
         let device = Arc::new(Device::new(id.clone(), self.offline_after));
         devices.insert(id.clone(), Arc::clone(&device));
-        Ok(device)
+        device
     }
 }
 
@@ -197,6 +220,31 @@ mod tests {
         assert_eq!(registry.len(), 2);
         assert!(registry.latest(&id("a")).is_some());
         assert!(registry.latest(&id("c")).is_none());
+    }
+
+    #[test]
+    fn viewers_waiting_for_made_up_ids_never_take_a_phones_place() {
+        let registry = registry(2, 4);
+        let _a = registry.watch(&id("made_up_1"), None).unwrap();
+        let _b = registry.watch(&id("made_up_2"), None).unwrap();
+        assert_eq!(
+            registry.watch(&id("made_up_3"), None).unwrap_err(),
+            Refused::TooManyWaitingDevices { limit: 2 }
+        );
+        // Phones still get both places, one of them a device a viewer is waiting for.
+        assert_eq!(registry.publish(&id("phone"), jpeg(), None, None), Ok(1));
+        assert_eq!(
+            registry.publish(&id("made_up_1"), jpeg(), None, None),
+            Ok(1)
+        );
+        assert_eq!(
+            registry.publish(&id("phone_3"), jpeg(), None, None),
+            Err(Refused::TooManyDevices { limit: 2 })
+        );
+        assert_eq!(
+            registry.publish(&id("made_up_2"), jpeg(), None, None),
+            Err(Refused::TooManyDevices { limit: 2 })
+        );
     }
 
     #[test]

@@ -66,6 +66,9 @@ impl Refusal {
 
 /// Highest `?fps=` a viewer may ask for; above it the cap means nothing anyway.
 const MAX_VIEWER_FPS: f64 = 1000.0;
+/// Lowest `?fps=`: a frame at least every 5 s, so a stream is never silent for long (Home
+/// Assistant gives up after 10 s) and a departed viewer is still noticed soon.
+const MIN_VIEWER_FPS: f64 = 0.2;
 
 /// The endpoints, before the method is looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,10 +181,10 @@ fn viewer_options(target: &RequestTarget) -> Result<ViewerOptions, Refusal> {
             let fps: f64 = raw
                 .parse()
                 .ok()
-                .filter(|fps: &f64| fps.is_finite() && *fps > 0.0 && *fps <= MAX_VIEWER_FPS)
+                .filter(|fps: &f64| (MIN_VIEWER_FPS..=MAX_VIEWER_FPS).contains(fps))
                 .ok_or_else(|| {
                     Refusal::bad_request(format!(
-                        "fps must be a number above 0 and at most {MAX_VIEWER_FPS}, got {raw:?}"
+                        "fps must be a number from {MIN_VIEWER_FPS} to {MAX_VIEWER_FPS}, got {raw:?}"
                     ))
                 })?;
             Some(Duration::from_secs_f64(1.0 / fps))
@@ -286,6 +289,7 @@ mod tests {
         assert!(options.advance_headers);
         for bad in [
             "fps=0",
+            "fps=0.1",
             "fps=-1",
             "fps=abc",
             "fps=NaN",

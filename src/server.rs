@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tiny_http::Request;
 
+use crate::absurd_bodies;
 use crate::config::Config;
 use crate::handler_pool::HandlerPool;
 use crate::handler_slots::{Admission, HandlerSlots};
@@ -25,6 +26,7 @@ use crate::responses;
 use crate::routes::{self, Route};
 use crate::status;
 use crate::stream;
+use crate::upload_budget::UploadBudget;
 
 /// Stack for every thread the relay starts. Handlers need a few kilobytes; 128 KiB leaves a
 /// wide margin while keeping 300 streams at well under 40 MB of address space.
@@ -63,12 +65,13 @@ impl std::error::Error for RunError {}
 struct Shared {
     config: Config,
     registry: Registry,
+    uploads: UploadBudget,
 }
 
 /// Serves until the accept loop dies.
 pub fn run(config: Config) -> Result<(), RunError> {
-    let listener =
-        listener::bind(config.listen).map_err(|error| RunError::Bind(config.listen, error))?;
+    let listener = listener::bind(config.listen, config.write_timeout)
+        .map_err(|error| RunError::Bind(config.listen, error))?;
     let local = listener
         .local_addr()
         .map_err(|error| RunError::Bind(config.listen, error))?;
@@ -85,6 +88,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let pool = HandlerPool::new(THREAD_STACK_BYTES);
     let shared = Arc::new(Shared {
         registry: Registry::new(&config),
+        uploads: UploadBudget::new(config.max_upload_bytes),
         config,
     });
     start_housekeeping(Arc::clone(&shared));
@@ -116,6 +120,11 @@ fn dispatch(request: Request, shared: &Arc<Shared>, slots: &Arc<HandlerSlots>, p
     let limit = slots.limit();
     let started = pool.run(Box::new(move || {
         let _slot = slot;
+        // Before anything answers (and so drops) the request: see `absurd_bodies`.
+        if absurd_bodies::is_absurd(&request) {
+            absurd_bodies::refuse_and_hold(request);
+            return;
+        }
         if _slot.admission == Admission::Refuse {
             log::warn!(
                 "connection limit reached ({limit}); refusing {}",
@@ -149,7 +158,13 @@ fn handle(request: Request, route: Result<Route, routes::Refusal>, shared: &Shar
             request.respond(responses::refusal(&refusal))
         }
         Ok(Route::Push(device)) => {
-            push::serve(request, registry, &device, shared.config.max_frame_bytes);
+            push::serve(
+                request,
+                registry,
+                &shared.uploads,
+                &device,
+                shared.config.max_frame_bytes,
+            );
             Ok(())
         }
         Ok(Route::Stream {

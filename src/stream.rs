@@ -4,8 +4,9 @@
 //! `Request::into_writer`), so the response is raw and never chunked. The viewer gets the
 //! current frame at once, then every new frame as it is published; with nothing new for a
 //! second it gets the latest frame again, or the no-signal picture when the phone is gone. The
-//! only way to learn that a viewer left is a failed write, which the idle repeat guarantees
-//! within about a second.
+//! only way to learn that a viewer left is a failed write: the idle repeat makes one happen
+//! within about a second of a viewer closing its connection, and the socket's write timeout
+//! (`--write-timeout`) ends a viewer that keeps the connection but stops reading.
 
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
@@ -76,6 +77,9 @@ fn report_end(device: &DeviceId, result: io::Result<()>) {
         | io::ErrorKind::ConnectionReset
         | io::ErrorKind::ConnectionAborted
         | io::ErrorKind::UnexpectedEof => log::debug!("{device}: viewer hung up: {error}"),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            log::info!("{device}: dropped a viewer that stopped reading (write timed out)")
+        }
         _ => log::info!("{device}: viewer dropped: {error}"),
     }
 }

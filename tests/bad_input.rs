@@ -131,6 +131,23 @@ fn an_absurd_declared_length_is_refused_and_the_relay_survives() {
     relay.wait_for_log("cam: push refused with 413", Duration::from_secs(5));
 
     assert_eq!(relay.get("/healthz").status, 200);
+
+    // Lengths no address space can map, on any route, hung up on at once or not.
+    for target in ["/pump_push/cam", "/healthz", "/live.mjpeg?device_id=cam"] {
+        for length in ["1000000000000000", "9000000000000000000"] {
+            let mut stream = relay.connect();
+            write!(
+                stream,
+                "POST {target} HTTP/1.1\r\nHost: t\r\nContent-Length: {length}\r\n\r\nabc"
+            )
+            .unwrap();
+            // The connection is held open (see src/absurd_bodies.rs): read the head only.
+            let answer = read_response(&mut BufReader::new(stream.try_clone().unwrap()), false);
+            assert_eq!(answer.status, 413, "{target} {length}");
+        }
+    }
+    relay.wait_for_log("(6 held)", Duration::from_secs(5));
+    assert_eq!(relay.get("/healthz").status, 200);
     let frame = jpeg(8, 8, 2, 1_000);
     relay.push_ok("other", &frame);
     assert_eq!(
@@ -241,4 +258,41 @@ fn simultaneous_kept_alive_connections_are_all_answered() {
             "round {round}"
         );
     }
+}
+
+#[test]
+fn uploads_in_progress_share_a_byte_budget() {
+    let relay = Relay::start(&[
+        "--max-frame-bytes",
+        "100000",
+        "--max-upload-bytes",
+        "150000",
+    ]);
+    let frame = jpeg(8, 8, 1, 100_000);
+    // A push that has sent its headers but not yet its body holds 100000 bytes of budget.
+    let mut slow = relay.connect();
+    write!(
+        slow,
+        "POST /pump_push/cam HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        frame.len()
+    )
+    .unwrap();
+    slow.write_all(&frame[..10]).unwrap();
+    support::eventually(Duration::from_secs(5), "the budget to be taken", || {
+        relay.push("other", &frame).status == 503
+    });
+    let refused = relay.push("other", &frame);
+    assert!(
+        refused.text().contains("--max-upload-bytes"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(refused.header("Retry-After"), Some("5"));
+    // Small frames still fit beside it.
+    relay.push_ok("small", &jpeg(8, 8, 2, 40_000));
+    // Once the slow upload completes, its budget is back.
+    slow.write_all(&frame[10..]).unwrap();
+    let answer = read_response(&mut BufReader::new(slow), true);
+    assert_eq!(answer.status, 200);
+    relay.push_ok("other", &frame);
 }

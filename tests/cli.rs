@@ -27,6 +27,8 @@ fn help_lists_every_option_with_its_default_and_variable() {
         ("--max-connections", "256"),
         ("--offline-after", "10s"),
         ("--evict-after", "10m"),
+        ("--write-timeout", "10s"),
+        ("--max-upload-bytes", "16777216"),
     ] {
         assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
         assert!(

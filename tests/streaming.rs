@@ -120,12 +120,12 @@ fn fps_caps_one_viewer_without_slowing_another() {
     let capped_parts = capped_counter.join().unwrap();
     stop.store(true, Ordering::Relaxed);
     pusher.join().unwrap();
-    // About 50 pushes arrive in the window. At 2 fps the capped viewer gets about 4-5 of them
-    // (plus the first at once); the uncapped one gets nearly all.
+    // Up to 50 pushes arrive in the window (fewer on a loaded machine). At 2 fps the capped
+    // viewer gets about 4-5 of them (plus the first at once); the uncapped one gets each push.
     assert!(capped_parts <= 7, "capped viewer got {capped_parts} parts");
     assert!(
-        uncapped_parts >= 20,
-        "uncapped viewer got only {uncapped_parts} parts"
+        uncapped_parts >= 2 * capped_parts,
+        "uncapped viewer got only {uncapped_parts} parts against {capped_parts} capped"
     );
 }
 
@@ -237,4 +237,34 @@ fn departed_viewers_release_their_threads() {
         relay.threads() <= baseline
     });
     assert_eq!(relay.device("cam").unwrap()["viewers"], 0);
+}
+
+#[test]
+fn a_viewer_that_stops_reading_is_dropped_after_the_write_timeout() {
+    let relay = Relay::start(&["--write-timeout", "1s"]);
+    relay.push_ok("cam", &jpeg(8, 8, 0, 1_000));
+    let mut stalled = relay.connect();
+    stalled
+        .write_all(b"GET /live.mjpeg?device_id=cam HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    eventually(Duration::from_secs(5), "the stalled viewer to join", || {
+        relay.device("cam").unwrap()["viewers"] == 1
+    });
+    // Push until the socket buffers between relay and stalled viewer are full and a write has
+    // waited for the timeout; bounded so a relay that never gives up fails the test.
+    let big = jpeg(8, 8, 1, 500_000);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while relay.device("cam").unwrap()["viewers"] != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled viewer was never dropped"
+        );
+        relay.push_ok("cam", &big);
+        thread::sleep(Duration::from_millis(50));
+    }
+    relay.wait_for_log(
+        "dropped a viewer that stopped reading",
+        Duration::from_secs(5),
+    );
+    drop(stalled);
 }
