@@ -148,7 +148,12 @@ fn status_reports_every_field() {
         relay.device("cam").unwrap()["viewers"] == 0
     });
     // An idle repeat may have been written before the relay saw the viewer go.
-    assert!(relay.device("cam").unwrap()["frames_sent"].as_u64().unwrap() >= 2);
+    assert!(
+        relay.device("cam").unwrap()["frames_sent"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
 
     let health = relay.get("/healthz");
     assert_eq!((health.status, health.text().trim()), (200, "ok"));
