@@ -61,22 +61,7 @@ fn set_int(
     option: libc::c_int,
     value: libc::c_int,
 ) -> io::Result<()> {
-    // SAFETY: the fd is a live socket owned by `listener`; the value is a c_int of the
-    // length given, as setsockopt expects for these integer options.
-    let result = unsafe {
-        libc::setsockopt(
-            listener.as_raw_fd(),
-            level,
-            option,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    set_option(listener, level, option, &value)
 }
 
 fn set_send_timeout(listener: &TcpListener, timeout: Duration) -> io::Result<()> {
@@ -84,14 +69,26 @@ fn set_send_timeout(listener: &TcpListener, timeout: Duration) -> io::Result<()>
         tv_sec: timeout.as_secs().try_into().unwrap_or(libc::time_t::MAX),
         tv_usec: timeout.subsec_micros() as libc::suseconds_t,
     };
-    // SAFETY: as above, with the timeval SO_SNDTIMEO expects.
+    set_option(listener, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &value)
+}
+
+/// `setsockopt` with a value of the C type the option expects (`c_int` for flags and counts,
+/// `timeval` for timeouts).
+fn set_option<T>(
+    listener: &TcpListener,
+    level: libc::c_int,
+    option: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: the fd is a live socket owned by `listener`; `value` points to a live `T` of
+    // the length given, and the callers pass the type each option is defined with.
     let result = unsafe {
         libc::setsockopt(
             listener.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            (&value as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            level,
+            option,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
     if result == 0 {
