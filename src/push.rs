@@ -121,12 +121,22 @@ fn read_body(request: &mut Request, max_frame_bytes: usize) -> Result<Part, Text
             if body.is_empty() {
                 Err(empty())
             } else if body.len() > max_frame_bytes {
+                drop(body);
+                discard_rest(request.as_reader(), max_frame_bytes as u64);
                 Err(too_large(format!("more than {max_frame_bytes}")))
             } else {
                 Ok(Part::from_jpeg(&body))
             }
         }
     }
+}
+
+/// Reads and drops up to `limit` more bytes of a refused chunked body, in small pieces, so a
+/// client that sends a little too much can keep its connection: tiny_http does not discard an
+/// unread chunked body, and would read what is left as the next request. A body longer still
+/// is left to that (tiny_http then answers 400 and closes the connection).
+fn discard_rest(reader: &mut dyn Read, limit: u64) {
+    let _ = io::copy(&mut reader.take(limit), &mut io::sink());
 }
 
 /// Reads exactly `declared` bytes straight into the part viewers will share.
