@@ -2,8 +2,9 @@
 //!
 //! The dispatch loop only routes: it takes each request from tiny_http, decides what it is (a
 //! pure function), takes a handler slot and hands the request to a handler thread (an idle one
-//! from `handler_pool`, or a new named thread with a small stack). It never answers or drops a request itself, because tiny_http serialises
-//! responses per connection and a request pipelined behind a stream would block it.
+//! from `handler_pool`, or a new named thread with a small stack). It never answers or drops a
+//! request itself, because tiny_http serialises responses per connection and a request
+//! pipelined behind a stream would block it.
 
 use std::fmt;
 use std::io;
@@ -28,8 +29,10 @@ use crate::status;
 use crate::stream;
 use crate::upload_budget::UploadBudget;
 
-/// Stack for every thread the relay starts. Handlers need a few kilobytes; 128 KiB leaves a
-/// wide margin while keeping 300 streams at well under 40 MB of address space.
+/// Stack for every thread the relay starts (and, through `RUST_MIN_STACK`, tiny_http's).
+/// Handlers touch a few kilobytes of it; 128 KiB leaves a wide margin and costs a sixteenth of
+/// the 2 MiB default in address space, which matters with two threads per open stream on a
+/// 32-bit router.
 pub const THREAD_STACK_BYTES: usize = 128 * 1024;
 
 /// How often devices are checked for going offline and for eviction.
@@ -119,13 +122,14 @@ fn dispatch(request: Request, shared: &Arc<Shared>, slots: &Arc<HandlerSlots>, p
     let shared = Arc::clone(shared);
     let limit = slots.limit();
     let started = pool.run(Box::new(move || {
-        let _slot = slot;
+        // The slot is held until this handler returns (or unwinds).
+        let slot = slot;
         // Before anything answers (and so drops) the request: see `absurd_bodies`.
         if absurd_bodies::is_absurd(&request) {
             absurd_bodies::refuse_and_hold(request);
             return;
         }
-        if _slot.admission == Admission::Refuse {
+        if slot.admission == Admission::Refuse {
             log::warn!(
                 "connection limit reached ({limit}); refusing {}",
                 request.url()
