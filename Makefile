@@ -4,7 +4,7 @@ CARGO ?= cargo
 # Debian packages the tests drive as real clients.
 TEST_TOOLS := ffmpeg ffprobe
 
-.PHONY: help all build run test test-deps lint fmt clippy shellcheck bench clean
+.PHONY: help all build run test test-deps bench-deps lint fmt clippy shellcheck bench clean
 
 help:
 	@echo "make build     release binary in target/release/streampump"
@@ -51,8 +51,20 @@ shellcheck:
 	shellcheck bench/run.sh .ci/run
 
 # streampump vs the reference Go server under loadgen; BENCH_SECONDS=8 for a shorter run.
-bench:
+bench: bench-deps
 	bash bench/run.sh
+
+# The reference server is built from source with Debian's Go.
+bench-deps:
+	@if ! command -v go >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing golang-go to build the reference server"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null || exit 1; \
+		else \
+			echo "error: make bench needs Go to build the reference server: install Debian's golang-go (sudo apt-get install golang-go)" >&2; \
+			exit 1; \
+		fi; \
+	fi
 
 clean:
 	$(CARGO) clean
