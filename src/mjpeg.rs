@@ -79,7 +79,7 @@ impl Part {
         let headers = part_headers(jpeg_len);
         let jpeg = headers.len()..headers.len() + jpeg_len;
         let total = jpeg.end + PART_END.len() + ADVANCE_HEADERS.len();
-        let mut bytes: Arc<[u8]> = std::iter::repeat(0u8).take(total).collect();
+        let mut bytes: Arc<[u8]> = std::iter::repeat_n(0u8, total).collect();
         // A freshly collected Arc has no other owner, so this always succeeds.
         if let Some(buffer) = Arc::get_mut(&mut bytes) {
             buffer[..jpeg.start].copy_from_slice(headers.as_bytes());

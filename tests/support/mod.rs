@@ -321,7 +321,7 @@ pub fn jpeg(width: u16, height: u16, tag: u8, size: usize) -> Vec<u8> {
     out.extend_from_slice(&[0x01, 0x01, 0x11, 0x00]);
     out.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00]);
     let filler = size.saturating_sub(out.len() + 2).max(1);
-    out.extend(std::iter::repeat(tag).take(filler));
+    out.extend(std::iter::repeat_n(tag, filler));
     out.extend_from_slice(&[0xFF, 0xD9]);
     out
 }
