@@ -23,6 +23,8 @@ pub mod defaults {
     pub const OFFLINE_AFTER: &str = "10s";
     pub const EVICT_AFTER: &str = "10m";
     pub const WRITE_TIMEOUT: &str = "10s";
+    pub const REQUEST_TIMEOUT: &str = "10s";
+    pub const PUSH_TIMEOUT: &str = "60s";
     pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 }
 
@@ -80,6 +82,18 @@ pub struct Args {
     #[argh(option)]
     pub write_timeout: Option<String>,
 
+    /// a connection with no request in progress is closed after this long: the time allowed
+    /// to send a request's headers, and how long an idle keep-alive connection is kept
+    /// [STREAMPUMP_REQUEST_TIMEOUT] (default 10s)
+    #[argh(option)]
+    pub request_timeout: Option<String>,
+
+    /// a push whose body has not fully arrived this long after its headers is cut off, so a
+    /// phone that vanished or trickles cannot hold a thread [STREAMPUMP_PUSH_TIMEOUT]
+    /// (default 60s)
+    #[argh(option)]
+    pub push_timeout: Option<String>,
+
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
@@ -97,6 +111,8 @@ pub struct Config {
     pub offline_after: Duration,
     pub evict_after: Duration,
     pub write_timeout: Duration,
+    pub request_timeout: Duration,
+    pub push_timeout: Duration,
 }
 
 /// A setting that could not be used, naming the flag and its environment variable.
@@ -162,6 +178,16 @@ impl Config {
             defaults::WRITE_TIMEOUT,
         )
         .duration(Duration::from_millis(100), Duration::from_secs(3600))?;
+        // Both are enforced by a scan twice a second (`connection_watch`), so less than a
+        // second would not mean what it says.
+        let request_timeout = setting(
+            "request-timeout",
+            &args.request_timeout,
+            defaults::REQUEST_TIMEOUT,
+        )
+        .duration(Duration::from_secs(1), Duration::from_secs(3600))?;
+        let push_timeout = setting("push-timeout", &args.push_timeout, defaults::PUSH_TIMEOUT)
+            .duration(Duration::from_secs(1), Duration::from_secs(3600))?;
         let max_frame_bytes = setting(
             "max-frame-bytes",
             &args.max_frame_bytes,
@@ -205,6 +231,8 @@ impl Config {
             offline_after,
             evict_after,
             write_timeout,
+            request_timeout,
+            push_timeout,
         })
     }
 }
@@ -310,6 +338,23 @@ mod tests {
         assert_eq!(config.offline_after, Duration::from_secs(10));
         assert_eq!(config.evict_after, Duration::from_secs(600));
         assert_eq!(config.write_timeout, Duration::from_secs(10));
+        assert_eq!(config.request_timeout, Duration::from_secs(10));
+        assert_eq!(config.push_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn timeouts_below_the_watch_granularity_are_refused() {
+        let args = Args {
+            request_timeout: Some("200ms".into()),
+            ..Args::default()
+        };
+        let message = Config::from_sources(&args, |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("--request-timeout"), "{message}");
+        let env = env_of(&[("STREAMPUMP_PUSH_TIMEOUT", "2m")]);
+        let config = Config::from_sources(&Args::default(), env).unwrap();
+        assert_eq!(config.push_timeout, Duration::from_secs(120));
     }
 
     #[test]

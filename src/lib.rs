@@ -5,8 +5,11 @@
 //! README for the API and DESIGN notes in each module for the reasons behind the choices.
 
 pub mod absurd_bodies;
+pub mod accept_supervisor;
 pub mod assets;
 pub mod config;
+pub mod connection_watch;
+pub mod descriptor_limit;
 pub mod device;
 pub mod device_id;
 pub mod handler_pool;
@@ -15,6 +18,7 @@ pub mod jpeg;
 pub mod listener;
 pub mod mjpeg;
 pub mod oversize_alloc;
+pub mod own_sockets;
 pub mod pool_nudge;
 pub mod push;
 pub mod rate_meter;

@@ -20,106 +20,47 @@
 //! mark forever. So the relay nudges only when a connection is visibly stranded: a socket of
 //! this process with received bytes that nobody has read, seen in two scans in a row. Served
 //! connections never look like that (a thread is reading them), so in normal operation no nudge
-//! is ever sent. A scan asks the kernel about this process's own socket descriptors (listed in
-//! `/proc/self/fd`), so it costs microseconds per open connection; the system-wide TCP table
-//! would cost milliseconds on a machine with a large connection hash.
+//! is ever sent. The scans come from `own_sockets`, run by `connection_watch`'s thread.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
-use std::thread;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-/// Time between two scans; a stranded connection is served within about two of these.
-pub const SCAN_PERIOD: Duration = Duration::from_millis(500);
-/// Without `/proc/self/fd`, nudge this often instead (slow enough for idle pool threads to
-/// still time out and exit).
-const BLIND_NUDGE_PERIOD: Duration = Duration::from_secs(2);
+use crate::own_sockets::OwnSocket;
+
+/// Most nudges sent after one scan.
 const MAX_NUDGES_PER_SCAN: usize = 32;
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Where to connect to reach a listener bound to `listen` (an unspecified address means
-/// "every interface", reached through loopback).
-pub fn nudge_target(listen: SocketAddr) -> SocketAddr {
-    let ip = match listen.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    SocketAddr::new(ip, listen.port())
+/// Remembers which connections had unread bytes at the previous scan.
+#[derive(Debug, Default)]
+pub struct StrandedConnections {
+    previous: HashSet<u64>,
 }
 
-/// Inodes of this process's sockets that hold received bytes nobody has read yet; `None`
-/// when the descriptor list cannot be read. tiny_http keeps two descriptors per connection
-/// (one to read, one to write); the inode names the connection once.
-pub fn sockets_with_unread_bytes() -> Option<HashSet<u64>> {
-    let descriptors = std::fs::read_dir("/proc/self/fd").ok()?;
-    let found = descriptors
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<libc::c_int>().ok())
-        .filter_map(unread_socket_inode)
-        .collect();
-    Some(found)
-}
-
-/// The socket inode behind `fd` if it is a socket with unread bytes. Only queries: the
-/// descriptor belongs to another thread and is never read, written or closed here. If it was
-/// closed and reused since the listing, the answer is about the new file, which at worst
-/// costs one unneeded nudge.
-fn unread_socket_inode(fd: libc::c_int) -> Option<u64> {
-    // SAFETY: fstat and FIONREAD write only into the locals passed; an invalid or reused
-    // descriptor makes them fail or describe another file, never touch memory of ours.
-    unsafe {
-        let mut status: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &mut status) != 0 || status.st_mode & libc::S_IFMT != libc::S_IFSOCK {
-            return None;
-        }
-        let mut unread: libc::c_int = 0;
-        // Listening sockets answer EINVAL, which skips them.
-        if libc::ioctl(fd, libc::FIONREAD as _, &mut unread) != 0 || unread <= 0 {
-            return None;
-        }
-        Some(status.st_ino as u64)
+impl StrandedConnections {
+    /// How many connections have had unread bytes in this scan and the one before: those are
+    /// waiting for a pool thread, since a served connection is read as soon as bytes arrive.
+    pub fn update(&mut self, sockets: &[OwnSocket]) -> usize {
+        let waiting: HashSet<u64> = sockets
+            .iter()
+            .filter(|socket| socket.unread > 0)
+            .map(|socket| socket.inode)
+            .collect();
+        let stranded = waiting.intersection(&self.previous).count();
+        self.previous = waiting;
+        stranded
     }
 }
 
-/// Starts the thread that watches for stranded connections for as long as the process runs.
-pub fn start(listen: SocketAddr, stack_bytes: usize) {
-    let target = nudge_target(listen);
-    let started = thread::Builder::new()
-        .name("sp-pool-nudge".into())
-        .stack_size(stack_bytes)
-        .spawn(move || watch(target));
-    if let Err(error) = started {
-        log::error!("cannot start the pool nudge thread: {error}");
+/// Gets up to `stranded` waiting connections served, one nudge each.
+pub fn nudge_pool(target: SocketAddr, stranded: usize) {
+    if stranded == 0 {
+        return;
     }
-}
-
-fn watch(target: SocketAddr) {
-    let mut previous = HashSet::new();
-    let mut warned = false;
-    loop {
-        thread::sleep(SCAN_PERIOD);
-        let Some(waiting) = sockets_with_unread_bytes() else {
-            // No descriptor list (no /proc, or none left to open it with): nudge anyway, slowly
-            // enough for idle pool threads to still time out, and try the list again after.
-            if !warned {
-                log::warn!(
-                    "cannot list this process's descriptors; nudging the connection pool blindly"
-                );
-                warned = true;
-            }
-            thread::sleep(BLIND_NUDGE_PERIOD);
-            nudge(target);
-            continue;
-        };
-        let stranded = waiting.intersection(&previous).count();
-        if stranded > 0 {
-            log::debug!("{stranded} connection(s) waiting for a pool thread; nudging");
-            for _ in 0..stranded.min(MAX_NUDGES_PER_SCAN) {
-                nudge(target);
-            }
-        }
-        previous = waiting;
+    log::debug!("{stranded} connection(s) waiting for a pool thread; nudging");
+    for _ in 0..stranded.min(MAX_NUDGES_PER_SCAN) {
+        nudge(target);
     }
 }
 
@@ -134,42 +75,23 @@ fn nudge(target: SocketAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
-    use std::net::TcpListener;
-    use std::os::fd::AsRawFd;
 
-    #[test]
-    fn unspecified_addresses_are_reached_through_loopback() {
-        let target = nudge_target("0.0.0.0:19999".parse().unwrap());
-        assert_eq!(target, "127.0.0.1:19999".parse().unwrap());
-        let target = nudge_target("[::]:19999".parse().unwrap());
-        assert_eq!(target, "[::1]:19999".parse().unwrap());
-        let target = nudge_target("192.168.1.2:80".parse().unwrap());
-        assert_eq!(target, "192.168.1.2:80".parse().unwrap());
+    fn socket(inode: u64, unread: usize) -> OwnSocket {
+        OwnSocket {
+            fd: 3,
+            inode,
+            peer: "127.0.0.1:40000".parse().unwrap(),
+            unread,
+            quiet_for: Duration::ZERO,
+        }
     }
 
     #[test]
-    fn finds_sockets_with_unread_bytes_and_only_while_unread() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (mut server, _) = listener.accept().unwrap();
-        let inode = {
-            let mut status: libc::stat = unsafe { std::mem::zeroed() };
-            assert_eq!(unsafe { libc::fstat(server.as_raw_fd(), &mut status) }, 0);
-            status.st_ino as u64
-        };
-        assert!(!sockets_with_unread_bytes().unwrap().contains(&inode));
-        client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !sockets_with_unread_bytes().unwrap().contains(&inode) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "unread bytes never seen"
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
-        let mut buffer = [0u8; 64];
-        let _ = server.read(&mut buffer).unwrap();
-        assert!(!sockets_with_unread_bytes().unwrap().contains(&inode));
+    fn a_connection_is_stranded_when_unread_in_two_scans_in_a_row() {
+        let mut stranded = StrandedConnections::default();
+        assert_eq!(stranded.update(&[socket(1, 10), socket(2, 0)]), 0);
+        assert_eq!(stranded.update(&[socket(1, 10), socket(2, 5)]), 1);
+        assert_eq!(stranded.update(&[socket(1, 0), socket(2, 5)]), 1);
+        assert_eq!(stranded.update(&[socket(2, 0)]), 0);
     }
 }

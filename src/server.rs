@@ -1,26 +1,29 @@
-//! Wiring: the listener, tiny_http, the dispatch loop and the housekeeping thread.
+//! Wiring: the listener, tiny_http under its supervisor, the dispatch step, the connection
+//! watch and the housekeeping thread.
 //!
-//! The dispatch loop only routes: it takes each request from tiny_http, decides what it is (a
-//! pure function), takes a handler slot and hands the request to a handler thread (an idle one
-//! from `handler_pool`, or a new named thread with a small stack). It never answers or drops a
-//! request itself, because tiny_http serialises responses per connection and a request
-//! pipelined behind a stream would block it.
+//! Dispatch only routes: it takes each request from tiny_http, decides what it is (a pure
+//! function), registers it with the connection watch, takes a handler slot and hands the
+//! request to a handler thread (an idle one from `handler_pool`, or a new named thread with a
+//! small stack). It never answers a request itself, because tiny_http serialises responses per
+//! connection and a request pipelined behind a stream would block it.
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tiny_http::Request;
 
 use crate::absurd_bodies;
+use crate::accept_supervisor::{self, Stopped};
 use crate::config::Config;
+use crate::connection_watch::{Connections, Limits, Work};
+use crate::descriptor_limit;
 use crate::handler_pool::HandlerPool;
 use crate::handler_slots::{Admission, HandlerSlots};
 use crate::listener;
-use crate::pool_nudge;
 use crate::push;
 use crate::registry::Registry;
 use crate::responses;
@@ -37,26 +40,26 @@ pub const THREAD_STACK_BYTES: usize = 128 * 1024;
 
 /// How often devices are checked for going offline and for eviction.
 const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(1);
+/// When no handler thread can be started, how long dispatch waits for one to come free.
+const HANDLER_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Why the relay stopped.
 #[derive(Debug)]
 pub enum RunError {
     Bind(SocketAddr, io::Error),
-    Start(String),
-    /// tiny_http's accept loop ended (for example out of file descriptors). The process exits
-    /// non-zero so that procd or systemd starts a fresh one.
-    AcceptLoopDied(io::Error),
+    /// tiny_http's accept loop could not be kept alive (see `accept_supervisor`). The process
+    /// exits non-zero so that procd or systemd starts a fresh one.
+    AcceptLoopDied(Stopped),
 }
 
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RunError::Bind(address, error) => write!(f, "cannot listen on {address}: {error}"),
-            RunError::Start(error) => write!(f, "cannot start the HTTP server: {error}"),
-            RunError::AcceptLoopDied(error) => write!(
+            RunError::AcceptLoopDied(Stopped::CannotRebuild(error)) => write!(
                 f,
-                "the HTTP server stopped accepting connections ({error}); exiting so the \
-                 service manager restarts the relay"
+                "the HTTP server stopped accepting connections and cannot be restarted \
+                 ({error}); exiting so that the service manager restarts the relay"
             ),
         }
     }
@@ -71,15 +74,22 @@ struct Shared {
     uploads: UploadBudget,
 }
 
-/// Serves until the accept loop dies.
+/// What dispatch needs, shared by the dispatch threads of every server generation.
+struct Dispatcher {
+    shared: Arc<Shared>,
+    slots: Arc<HandlerSlots>,
+    pool: HandlerPool,
+    connections: Arc<Connections>,
+}
+
+/// Serves until the accept loop cannot be kept alive.
 pub fn run(config: Config) -> Result<(), RunError> {
+    let max_idle = idle_connections_allowed(&config);
     let listener = listener::bind(config.listen, config.write_timeout)
         .map_err(|error| RunError::Bind(config.listen, error))?;
     let local = listener
         .local_addr()
         .map_err(|error| RunError::Bind(config.listen, error))?;
-    let server = tiny_http::Server::from_listener(listener, None)
-        .map_err(|error| RunError::Start(error.to_string()))?;
     log::info!(
         "listening on {local} (max {} devices, {} viewers each, {} connections, frames up to {} bytes)",
         config.max_devices,
@@ -87,19 +97,57 @@ pub fn run(config: Config) -> Result<(), RunError> {
         config.max_connections,
         config.max_frame_bytes
     );
-    let slots = Arc::new(HandlerSlots::new(config.max_connections.get()));
-    let pool = HandlerPool::new(THREAD_STACK_BYTES);
-    let shared = Arc::new(Shared {
-        registry: Registry::new(&config),
-        uploads: UploadBudget::new(config.max_upload_bytes),
-        config,
+    let connections = Connections::new(Limits {
+        request_timeout: config.request_timeout,
+        max_idle,
     });
-    start_housekeeping(Arc::clone(&shared));
-    pool_nudge::start(local, THREAD_STACK_BYTES);
-    loop {
-        let request = server.recv().map_err(RunError::AcceptLoopDied)?;
-        dispatch(request, &shared, &slots, &pool);
+    connections.start_watch(local, THREAD_STACK_BYTES);
+    let dispatcher = Dispatcher {
+        slots: Arc::new(HandlerSlots::new(config.max_connections.get())),
+        pool: HandlerPool::new(THREAD_STACK_BYTES),
+        connections,
+        shared: Arc::new(Shared {
+            registry: Registry::new(&config),
+            uploads: UploadBudget::new(config.max_upload_bytes),
+            config,
+        }),
+    };
+    start_housekeeping(Arc::clone(&dispatcher.shared));
+    // By then every connection of a dead server has been closed or has sent its requests.
+    let retire_after = config_retire_after(&dispatcher.shared.config);
+    let handle = Arc::new(move |request: Request| dispatcher.dispatch(request));
+    accept_supervisor::serve(listener, THREAD_STACK_BYTES, retire_after, handle)
+        .map_err(RunError::AcceptLoopDied)
+}
+
+/// Raises the descriptor limit, says so if the caps could still run the process out, and
+/// returns how many idle connections to allow: `--max-connections`, or fewer when the limit
+/// cannot hold that many (each costs two descriptors), so that idle connections alone never
+/// exhaust it.
+fn idle_connections_allowed(config: &Config) -> usize {
+    let max_connections = config.max_connections.get();
+    let needed = descriptor_limit::needed_for(max_connections);
+    match descriptor_limit::raise() {
+        Ok(limit) if limit < needed => {
+            let idle = descriptor_limit::idle_connections_within(limit).min(max_connections);
+            log::warn!(
+                "the file descriptor limit ({limit}) is below the {needed} that \
+                 --max-connections {max_connections} may need; keeping at most {idle} idle \
+                 connections. Raise it (ulimit -n, LimitNOFILE=) or lower --max-connections"
+            );
+            idle
+        }
+        Ok(_) => max_connections,
+        Err(error) => {
+            log::warn!("cannot read the file descriptor limit: {error}");
+            max_connections
+        }
     }
+}
+
+/// How long the dispatch thread of a dead server waits for requests from its old connections.
+fn config_retire_after(config: &Config) -> Duration {
+    config.request_timeout + config.push_timeout + Duration::from_secs(60)
 }
 
 fn start_housekeeping(shared: Arc<Shared>) {
@@ -116,35 +164,61 @@ fn start_housekeeping(shared: Arc<Shared>) {
     }
 }
 
-fn dispatch(request: Request, shared: &Arc<Shared>, slots: &Arc<HandlerSlots>, pool: &HandlerPool) {
-    let route = routes::route(request.method().as_str(), request.url());
-    let slot = slots.acquire();
-    let shared = Arc::clone(shared);
-    let limit = slots.limit();
-    let started = pool.run(Box::new(move || {
-        // The slot is held until this handler returns (or unwinds).
-        let slot = slot;
-        // Before anything answers (and so drops) the request: see `absurd_bodies`.
-        if absurd_bodies::is_absurd(&request) {
-            absurd_bodies::refuse_and_hold(request);
-            return;
-        }
-        if slot.admission == Admission::Refuse {
+impl Dispatcher {
+    fn dispatch(&self, request: Request) {
+        let route = routes::route(request.method().as_str(), request.url());
+        let work = match &route {
+            Ok(Route::Push(_)) => Work::Push {
+                deadline: Instant::now() + self.shared.config.push_timeout,
+            },
+            Ok(Route::Stream {
+                head_only: false, ..
+            }) => Work::Stream,
+            _ => Work::Other,
+        };
+        let begun = self.connections.begin(request.remote_addr().copied(), work);
+        if begun.behind_stream {
+            // tiny_http would hold this request until the endless stream ends; the connection
+            // watch closes the connection instead, which ends both.
             log::warn!(
-                "connection limit reached ({limit}); refusing {}",
+                "{} sent {} while its stream is open on the same connection; closing it",
+                request
+                    .remote_addr()
+                    .map_or_else(|| "a client".to_string(), |peer| peer.to_string()),
                 request.url()
             );
-            let message = format!(
-                "server busy: {limit} requests in progress (--max-connections); try again later"
-            );
-            let _ = request.respond(responses::unavailable(&message));
-            return;
         }
-        handle(request, route, &shared);
-    }));
-    if let Err(error) = started {
-        // The request went down with the job; tiny_http answers it with a 500.
-        log::error!("cannot start a handler thread: {error}");
+        let in_progress = begun.in_progress;
+        let slot = self.slots.acquire();
+        let shared = Arc::clone(&self.shared);
+        let limit = self.slots.limit();
+        let job = Box::new(move || {
+            // The slot and the registration are held until this handler returns (or unwinds).
+            let _in_progress = in_progress;
+            let slot = slot;
+            // Before anything answers (and so drops) the request: see `absurd_bodies`.
+            if absurd_bodies::is_absurd(&request) {
+                absurd_bodies::refuse_and_hold(request);
+                return;
+            }
+            if slot.admission == Admission::Refuse {
+                log::warn!(
+                    "connection limit reached ({limit}); refusing {}",
+                    request.url()
+                );
+                let message = format!(
+                    "server busy: {limit} requests in progress (--max-connections); try again later"
+                );
+                let _ = request.respond(responses::unavailable(&message));
+                return;
+            }
+            handle(request, route, &shared);
+        });
+        if let Err((error, job)) = self.pool.run(job, HANDLER_PATIENCE) {
+            // Dropping the job answers its request with tiny_http's 500.
+            log::error!("cannot start a handler thread and none came free: {error}");
+            drop(job);
+        }
     }
 }
 

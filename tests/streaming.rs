@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{eventually, jpeg, tag_of, Relay, NO_SIGNAL};
+use support::{eventually, jpeg, tag_of, Relay, NO_SIGNAL, THREADS_AT_REST};
 
 #[test]
 fn with_nothing_new_the_latest_frame_is_sent_again() {
@@ -205,11 +205,9 @@ fn stalled_and_slow_viewers_do_not_hold_up_the_pusher_or_others() {
 fn departed_viewers_release_their_threads() {
     let relay = Relay::start(&[]);
     relay.push_ok("cam", &jpeg(8, 8, 1, 1_000));
-    // At rest: main (dispatch), tiny_http's accept thread and its 4 pooled connection
-    // threads, housekeeping and the pool nudger.
     relay.get("/healthz");
     eventually(Duration::from_secs(15), "a settled thread count", || {
-        relay.threads() <= 8
+        relay.threads() <= THREADS_AT_REST
     });
     let baseline = relay.threads();
 

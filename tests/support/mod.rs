@@ -17,6 +17,11 @@ use std::time::{Duration, Instant};
 
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Threads of an idle relay: main (the accept supervisor), dispatch, tiny_http's accept thread
+/// and the 4 connection threads its pool keeps once it has used them, housekeeping and the
+/// connection watch. Handler threads and further pool threads exit after 5 s idle.
+pub const THREADS_AT_REST: usize = 9;
+
 /// The placeholder picture the relay streams while a device has no live frame.
 pub const NO_SIGNAL: &[u8] = include_bytes!("../../assets/no_signal.jpg");
 
@@ -34,14 +39,45 @@ impl Relay {
 
     /// Starts the relay with `RUST_LOG` set to `filter`.
     pub fn start_logging(filter: &str, extra_args: &[&str]) -> Relay {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_streampump"))
+        Relay::start_configured(filter, extra_args, |_| {})
+    }
+
+    /// Starts the relay with a file descriptor limit (soft and hard) of `limit`.
+    pub fn start_with_descriptor_limit(limit: u64, extra_args: &[&str]) -> Relay {
+        use std::os::unix::process::CommandExt;
+        Relay::start_configured("info", extra_args, move |command| {
+            // SAFETY: runs in the forked child before exec; setrlimit is async-signal-safe and
+            // touches only the local struct.
+            unsafe {
+                command.pre_exec(move || {
+                    let wanted = libc::rlimit {
+                        rlim_cur: limit as libc::rlim_t,
+                        rlim_max: limit as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        })
+    }
+
+    /// Starts the relay, letting `configure` adjust the command first.
+    pub fn start_configured(
+        filter: &str,
+        extra_args: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> Relay {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_streampump"));
+        command
             .args(["--listen", "127.0.0.1:0"])
             .args(extra_args)
             .env("RUST_LOG", filter)
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the streampump binary");
+            .stderr(Stdio::piped());
+        configure(&mut command);
+        let mut child = command.spawn().expect("start the streampump binary");
         let stderr = child.stderr.take().expect("stderr is piped");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (addr_tx, addr_rx) = mpsc::channel();
@@ -78,6 +114,27 @@ impl Relay {
     /// Threads of the relay process, from /proc.
     pub fn threads(&self) -> usize {
         proc_status_field(self.pid(), "Threads:")
+    }
+
+    /// Open file descriptors of the relay process, from /proc.
+    pub fn descriptors(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    }
+
+    /// Whether the relay process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Whether some log line so far contains `needle`.
+    pub fn logged(&self, needle: &str) -> bool {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|line| line.contains(needle))
     }
 
     /// Waits until a log line containing `needle` appears.

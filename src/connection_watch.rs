@@ -1,0 +1,478 @@
+//! Time limits and a count limit on connections, enforced from outside tiny_http.
+//!
+//! tiny_http gives every accepted connection a thread and two descriptors and then waits on it
+//! for as long as the client likes: it has no header timeout, no keep-alive timeout, no limit on
+//! connections and no way to close one from outside. A client that opens a connection and
+//! trickles its headers a byte at a time (slowloris), or sends a request line and goes silent,
+//! or just opens hundreds of connections, would hold those threads forever.
+//!
+//! So a watch thread scans the process's own sockets twice a second (`own_sockets`) and closes,
+//! with `shutdown`, the connections that break a rule; tiny_http's thread then sees the end of
+//! the stream and finishes the connection itself. Each connection is either *busy* (a request
+//! from that peer is being handled: the dispatch loop registers it through [`Connections::begin`]
+//! before handing it to a handler) or *idle* (waiting for, or receiving, a request head). The
+//! rules:
+//! - idle for longer than `--request-timeout`: closed. This is the header timeout and the
+//!   keep-alive timeout at once. A connection whose peer sent something within the last second
+//!   is spared for up to two more seconds, so a request that has just arrived but is not yet
+//!   dispatched is not cut off (a client trickling its head gains those two seconds only).
+//! - more idle connections than `--max-connections`: the longest idle are closed at once.
+//!   (Busy ones are bounded by `handler_slots`.)
+//! - a push still receiving its body after `--push-timeout`: closed, so a phone that trickles
+//!   a body, or vanished mid-body without a FIN, cannot hold a handler for long.
+//! - a request pipelined behind an open stream on the same connection: that connection is
+//!   closed, since tiny_http would hold the request (and its handler) until the endless stream
+//!   ends.
+//!
+//! The same scan finds connections stranded in tiny_http's pool queue (`pool_nudge`).
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::own_sockets::{self, OwnSocket, Scanner};
+use crate::pool_nudge::{self, StrandedConnections};
+
+/// Time between two scans: the granularity of every limit here.
+pub const SCAN_PERIOD: Duration = Duration::from_millis(500);
+/// A connection whose peer sent data this recently is not closed as idle yet (see above)...
+const JUST_ACTIVE: Duration = Duration::from_secs(1);
+/// ...unless it is this far past the request timeout.
+const ACTIVE_GRACE: Duration = Duration::from_secs(2);
+/// How often the counts of closed connections are logged, when there are any.
+const REPORT_PERIOD: Duration = Duration::from_secs(60);
+
+/// What a busy connection is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    Stream,
+    /// A push, which must have received its body by `deadline`.
+    Push {
+        deadline: Instant,
+    },
+    Other,
+}
+
+/// The limits enforced.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub request_timeout: Duration,
+    pub max_idle: usize,
+}
+
+/// Requests in progress per peer, shared by the dispatch loop, the handlers and the watch.
+#[derive(Debug)]
+pub struct Connections {
+    busy: Mutex<HashMap<SocketAddr, Busy>>,
+    limits: Limits,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Busy {
+    requests: usize,
+    streams: usize,
+    deadlines: Vec<Instant>,
+    close: bool,
+}
+
+/// One registered request; unregisters itself when dropped (also when its handler unwinds).
+#[derive(Debug)]
+pub struct InProgress {
+    connections: Arc<Connections>,
+    peer: SocketAddr,
+    work: Work,
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        let mut busy = self.connections.busy.lock();
+        let Some(entry) = busy.get_mut(&self.peer) else {
+            return;
+        };
+        entry.requests = entry.requests.saturating_sub(1);
+        match self.work {
+            Work::Stream => entry.streams = entry.streams.saturating_sub(1),
+            Work::Push { deadline } => {
+                if let Some(index) = entry.deadlines.iter().position(|d| *d == deadline) {
+                    entry.deadlines.swap_remove(index);
+                }
+            }
+            Work::Other => {}
+        }
+        if entry.requests == 0 {
+            busy.remove(&self.peer);
+        }
+    }
+}
+
+/// What [`Connections::begin`] found.
+#[derive(Debug)]
+pub struct Begun {
+    /// `None` for a request with no peer address (nothing to watch).
+    pub in_progress: Option<InProgress>,
+    /// The same connection already has a stream open: this request can never be answered,
+    /// and the connection has been marked for closing.
+    pub behind_stream: bool,
+}
+
+impl Connections {
+    pub fn new(limits: Limits) -> Arc<Connections> {
+        Arc::new(Connections {
+            busy: Mutex::new(HashMap::new()),
+            limits,
+        })
+    }
+
+    /// Registers a request from `peer` as in progress until the returned guard is dropped.
+    pub fn begin(self: &Arc<Self>, peer: Option<SocketAddr>, work: Work) -> Begun {
+        let Some(peer) = peer else {
+            return Begun {
+                in_progress: None,
+                behind_stream: false,
+            };
+        };
+        let mut busy = self.busy.lock();
+        let entry = busy.entry(peer).or_default();
+        let behind_stream = entry.streams > 0;
+        if behind_stream {
+            entry.close = true;
+        }
+        entry.requests += 1;
+        match work {
+            Work::Stream => entry.streams += 1,
+            Work::Push { deadline } => entry.deadlines.push(deadline),
+            Work::Other => {}
+        }
+        Begun {
+            in_progress: Some(InProgress {
+                connections: Arc::clone(self),
+                peer,
+                work,
+            }),
+            behind_stream,
+        }
+    }
+
+    /// Peers with a request in progress, and whether each must be closed now.
+    fn busy_peers(&self, now: Instant) -> HashMap<SocketAddr, bool> {
+        self.busy
+            .lock()
+            .iter()
+            .map(|(peer, busy)| {
+                let overdue = busy.deadlines.iter().any(|deadline| *deadline <= now);
+                (*peer, busy.close || overdue)
+            })
+            .collect()
+    }
+
+    /// Starts the watch thread, which runs for as long as the process does. `listen` is the
+    /// relay's own address, for pool nudges.
+    pub fn start_watch(self: &Arc<Self>, listen: SocketAddr, stack_bytes: usize) {
+        let connections = Arc::clone(self);
+        let started = thread::Builder::new()
+            .name("sp-conn-watch".into())
+            .stack_size(stack_bytes)
+            .spawn(move || connections.watch(own_sockets::reachable(listen)));
+        if let Err(error) = started {
+            log::error!(
+                "cannot start the connection watch thread; idle connections will not be \
+                 closed: {error}"
+            );
+        }
+    }
+
+    fn watch(&self, own_address: SocketAddr) {
+        let mut scanner = Scanner::new();
+        let mut stranded = StrandedConnections::default();
+        let mut idle_since: HashMap<u64, Instant> = HashMap::new();
+        let mut closed = ClosedCounts::default();
+        // Connections already shut down, which tiny_http has yet to close.
+        let mut shut: HashSet<u64> = HashSet::new();
+        let mut warned = false;
+        loop {
+            thread::sleep(SCAN_PERIOD);
+            let sockets = match scanner.scan() {
+                Ok(sockets) => sockets,
+                Err(error) => {
+                    if !warned {
+                        log::warn!(
+                            "cannot list this process's connections ({error}); idle \
+                             connections are not closed until it can"
+                        );
+                        warned = true;
+                    }
+                    continue;
+                }
+            };
+            warned = false;
+            // The relay's own short-lived connections to itself (nudges, probes) are not
+            // clients.
+            let sockets: Vec<OwnSocket> = sockets
+                .into_iter()
+                .filter(|socket| socket.peer != own_address)
+                .collect();
+            pool_nudge::nudge_pool(own_address, stranded.update(&sockets));
+            let now = Instant::now();
+            let verdicts = self.judge(&sockets, &self.busy_peers(now), &mut idle_since, now);
+            shut.retain(|inode| sockets.iter().any(|socket| socket.inode == *inode));
+            for (socket, reason) in verdicts {
+                if shut.contains(&socket.inode) {
+                    continue;
+                }
+                if own_sockets::shutdown_connection(socket) {
+                    shut.insert(socket.inode);
+                    log::debug!(
+                        "closed the connection from {}: {}",
+                        socket.peer,
+                        reason.text()
+                    );
+                    closed.count(reason);
+                }
+            }
+            closed.report_if_due(now);
+        }
+    }
+
+    /// Decides which connections to close and why. `idle_since` remembers, per connection,
+    /// since when it has had no request in progress; it is pruned to the connections seen.
+    fn judge<'a>(
+        &self,
+        sockets: &'a [OwnSocket],
+        busy: &HashMap<SocketAddr, bool>,
+        idle_since: &mut HashMap<u64, Instant>,
+        now: Instant,
+    ) -> Vec<(&'a OwnSocket, CloseReason)> {
+        let mut verdicts = Vec::new();
+        let mut idle = Vec::new();
+        let mut seen = HashMap::with_capacity(sockets.len());
+        for socket in sockets {
+            match busy.get(&socket.peer) {
+                Some(close_now) => {
+                    if *close_now {
+                        verdicts.push((socket, CloseReason::Busy));
+                    }
+                }
+                None => {
+                    let since = *idle_since.get(&socket.inode).unwrap_or(&now);
+                    seen.insert(socket.inode, since);
+                    let idle_for = now.saturating_duration_since(since);
+                    let timeout = self.limits.request_timeout;
+                    let quiet = socket.quiet_for >= JUST_ACTIVE;
+                    if (idle_for >= timeout && quiet) || idle_for >= timeout + ACTIVE_GRACE {
+                        verdicts.push((socket, CloseReason::Idle));
+                    } else {
+                        idle.push((since, socket));
+                    }
+                }
+            }
+        }
+        *idle_since = seen;
+        if idle.len() > self.limits.max_idle {
+            idle.sort_by_key(|(since, _)| *since);
+            let excess = idle.len() - self.limits.max_idle;
+            verdicts.extend(
+                idle.into_iter()
+                    .take(excess)
+                    .map(|(_, socket)| (socket, CloseReason::TooMany)),
+            );
+        }
+        verdicts
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CloseReason {
+    Idle,
+    TooMany,
+    /// A push past its deadline, or a request pipelined behind a stream.
+    Busy,
+}
+
+impl CloseReason {
+    fn text(self) -> &'static str {
+        match self {
+            CloseReason::Idle => "no complete request within --request-timeout",
+            CloseReason::TooMany => "more idle connections than --max-connections",
+            CloseReason::Busy => "push over --push-timeout, or a request pipelined behind a stream",
+        }
+    }
+}
+
+/// Closed connections since the last report, logged once a period so that an attack of
+/// thousands of connections makes one line a minute rather than thousands.
+#[derive(Debug)]
+struct ClosedCounts {
+    idle: usize,
+    too_many: usize,
+    busy: usize,
+    since: Instant,
+}
+
+impl Default for ClosedCounts {
+    fn default() -> Self {
+        ClosedCounts {
+            idle: 0,
+            too_many: 0,
+            busy: 0,
+            since: Instant::now(),
+        }
+    }
+}
+
+impl ClosedCounts {
+    fn count(&mut self, reason: CloseReason) {
+        match reason {
+            CloseReason::Idle => self.idle += 1,
+            CloseReason::TooMany => self.too_many += 1,
+            CloseReason::Busy => self.busy += 1,
+        }
+    }
+
+    fn report_if_due(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.since) < REPORT_PERIOD {
+            return;
+        }
+        if self.idle + self.too_many + self.busy > 0 {
+            log::info!(
+                "closed connections in the last minute: {} idle past --request-timeout, {} over \
+                 --max-connections, {} pushes past --push-timeout or pipelined behind a stream",
+                self.idle,
+                self.too_many,
+                self.busy
+            );
+        }
+        *self = ClosedCounts::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn socket(inode: u64, port: u16, quiet_ms: u64) -> OwnSocket {
+        OwnSocket {
+            fd: 3,
+            inode,
+            peer: SocketAddr::from(([127, 0, 0, 1], port)),
+            unread: 0,
+            quiet_for: Duration::from_millis(quiet_ms),
+        }
+    }
+
+    fn connections(max_idle: usize) -> Arc<Connections> {
+        Connections::new(Limits {
+            request_timeout: Duration::from_secs(10),
+            max_idle,
+        })
+    }
+
+    fn reasons(verdicts: &[(&OwnSocket, CloseReason)]) -> Vec<(u64, CloseReason)> {
+        let mut found: Vec<_> = verdicts.iter().map(|(s, r)| (s.inode, *r)).collect();
+        found.sort_by_key(|(inode, _)| *inode);
+        found
+    }
+
+    #[test]
+    fn idle_connections_are_closed_after_the_request_timeout_unless_just_active() {
+        let watch = connections(100);
+        let start = Instant::now();
+        let sockets = [socket(1, 1001, 5_000), socket(2, 1002, 100)];
+        let mut idle_since = HashMap::new();
+        let none = HashMap::new();
+        assert!(watch
+            .judge(&sockets, &none, &mut idle_since, start)
+            .is_empty());
+        let later = start + Duration::from_secs(11);
+        let verdicts = watch.judge(&sockets, &none, &mut idle_since, later);
+        assert_eq!(reasons(&verdicts), vec![(1, CloseReason::Idle)]);
+        // A trickling client is always "just active", but gains only the grace period.
+        let after_grace = start + Duration::from_secs(10) + ACTIVE_GRACE;
+        let verdicts = watch.judge(&sockets, &none, &mut idle_since, after_grace);
+        assert_eq!(
+            reasons(&verdicts),
+            vec![(1, CloseReason::Idle), (2, CloseReason::Idle)]
+        );
+    }
+
+    #[test]
+    fn busy_connections_are_not_idle_and_their_idle_clock_restarts() {
+        let watch = connections(100);
+        let start = Instant::now();
+        let sockets = [socket(1, 1001, 5_000)];
+        let mut idle_since = HashMap::new();
+        let none = HashMap::new();
+        watch.judge(&sockets, &none, &mut idle_since, start);
+        let peer = sockets[0].peer;
+        let busy = HashMap::from([(peer, false)]);
+        let later = start + Duration::from_secs(11);
+        assert!(watch
+            .judge(&sockets, &busy, &mut idle_since, later)
+            .is_empty());
+        // Idle again: the clock starts over from now.
+        let verdicts = watch.judge(&sockets, &none, &mut idle_since, later);
+        assert!(verdicts.is_empty());
+        let much_later = later + Duration::from_secs(11);
+        let verdicts = watch.judge(&sockets, &none, &mut idle_since, much_later);
+        assert_eq!(reasons(&verdicts), vec![(1, CloseReason::Idle)]);
+    }
+
+    #[test]
+    fn the_longest_idle_connections_over_the_cap_are_closed() {
+        let watch = connections(2);
+        let start = Instant::now();
+        let mut idle_since = HashMap::new();
+        let none = HashMap::new();
+        let first = [socket(1, 1001, 0), socket(2, 1002, 0)];
+        watch.judge(&first, &none, &mut idle_since, start);
+        let all = [
+            socket(1, 1001, 0),
+            socket(2, 1002, 0),
+            socket(3, 1003, 0),
+            socket(4, 1004, 0),
+        ];
+        let verdicts = watch.judge(&all, &none, &mut idle_since, start + SCAN_PERIOD);
+        assert_eq!(
+            reasons(&verdicts),
+            vec![(1, CloseReason::TooMany), (2, CloseReason::TooMany)]
+        );
+    }
+
+    #[test]
+    fn overdue_pushes_and_requests_behind_a_stream_are_closed() {
+        let watch = connections(100);
+        let now = Instant::now();
+        let pusher: SocketAddr = "127.0.0.1:2001".parse().unwrap();
+        let viewer: SocketAddr = "127.0.0.1:2002".parse().unwrap();
+        let push = watch.begin(Some(pusher), Work::Push { deadline: now });
+        let stream = watch.begin(Some(viewer), Work::Stream);
+        assert!(!stream.behind_stream);
+        let busy = watch.busy_peers(now);
+        assert_eq!(busy.get(&pusher), Some(&true));
+        assert_eq!(busy.get(&viewer), Some(&false));
+        let pipelined = watch.begin(Some(viewer), Work::Other);
+        assert!(pipelined.behind_stream);
+        assert_eq!(watch.busy_peers(now).get(&viewer), Some(&true));
+        drop(push);
+        drop(pipelined);
+        drop(stream);
+        assert!(watch.busy_peers(now).is_empty(), "guards unregister");
+    }
+
+    #[test]
+    fn a_push_with_time_left_is_not_closed() {
+        let watch = connections(100);
+        let now = Instant::now();
+        let pusher: SocketAddr = "127.0.0.1:2001".parse().unwrap();
+        let _push = watch.begin(
+            Some(pusher),
+            Work::Push {
+                deadline: now + Duration::from_secs(5),
+            },
+        );
+        assert_eq!(watch.busy_peers(now).get(&pusher), Some(&false));
+    }
+}
