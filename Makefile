@@ -4,7 +4,7 @@ CARGO ?= cargo
 # Debian packages the tests drive as real clients.
 TEST_TOOLS := ffmpeg ffprobe
 
-.PHONY: help all build run test test-deps bench-deps lint fmt clippy shellcheck bench clean
+.PHONY: help all build run test test-deps bench-deps lint fmt clippy shellcheck bench clean fuzz
 
 help:
 	@echo "make build     release binary in target/release/streampump"
@@ -12,6 +12,7 @@ help:
 	@echo "make test      unit and integration tests (installs ffmpeg when run as root)"
 	@echo "make lint      rustfmt, clippy and shellcheck"
 	@echo "make bench     streampump vs the reference Go server under loadgen (BENCH_SECONDS=15)"
+	@echo "make fuzz      every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (default 30; nightly)"
 
 all: build
 
@@ -68,3 +69,19 @@ bench-deps:
 
 clean:
 	$(CARGO) clean
+
+# Every fuzz target for FUZZ_SECONDS each; a crash stops the run and is saved in fuzz/artifacts/.
+# New inputs go to fuzz/target/corpus/, so the committed seeds in fuzz/corpus/ change only when
+# someone minimises on purpose (cargo +nightly fuzz cmin TARGET).
+FUZZ_SECONDS ?= 30
+
+fuzz:
+	@$(CARGO) +nightly --version >/dev/null 2>&1 || { echo "error: make fuzz needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 1; }
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || { echo "error: make fuzz needs cargo-fuzz: cargo install cargo-fuzz --locked" >&2; exit 1; }
+	@targets=$$($(CARGO) +nightly fuzz list) || exit 1; \
+	for target in $$targets; do \
+		echo "fuzzing $$target for $(FUZZ_SECONDS) s"; \
+		mkdir -p "fuzz/target/corpus/$$target" || exit 1; \
+		$(CARGO) +nightly fuzz run "$$target" "fuzz/target/corpus/$$target" "fuzz/corpus/$$target" -- \
+			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 || exit 1; \
+	done

@@ -15,7 +15,8 @@
 //! - idle for longer than `--request-timeout`: closed. This is the header timeout and the
 //!   keep-alive timeout at once. A connection whose peer sent something within the last second
 //!   is spared for up to two more seconds, so a request that has just arrived but is not yet
-//!   dispatched is not cut off (a client trickling its head gains those two seconds only).
+//!   dispatched is not cut off (a client trickling its head gains those two seconds only),
+//!   and one with unread bytes (a request waiting for a tiny_http thread) gets twice the time.
 //! - more idle connections than `--max-connections`: the longest idle are closed at once.
 //!   (Busy ones are bounded by `handler_slots`.)
 //! - a push still receiving its body after `--push-timeout`: closed, so a phone that trickles
@@ -24,9 +25,17 @@
 //!   closed, since tiny_http would hold the request (and its handler) until the endless stream
 //!   ends.
 //!
+//! Shutting a connection down frees it whenever tiny_http's thread is blocked on the socket.
+//! One case is not: a request line with a version above HTTP/1.1 (`GET / HTTP/2.0`, the
+//! HTTP/2 preface `PRI * HTTP/2.0`) makes that thread wait, while holding the request, for the
+//! request's own response slot before it can write its 505, which never happens. Nothing
+//! outside tiny_http can release it. Such connections stay open after the shutdown; the watch
+//! counts them, and when more than [`MAX_STUCK`] have piled up it exits the process non-zero
+//! so that the service manager starts a clean one (the same policy as `absurd_bodies`).
+//!
 //! The same scan finds connections stranded in tiny_http's pool queue (`pool_nudge`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread;
@@ -43,6 +52,10 @@ pub const SCAN_PERIOD: Duration = Duration::from_millis(500);
 const JUST_ACTIVE: Duration = Duration::from_secs(1);
 /// ...unless it is this far past the request timeout.
 const ACTIVE_GRACE: Duration = Duration::from_secs(2);
+/// A connection still open this long after its shutdown is stuck in tiny_http for good.
+const STUCK_AFTER: Duration = Duration::from_secs(30);
+/// Stuck connections (one thread and two descriptors each) tolerated before a restart.
+pub const MAX_STUCK: usize = 64;
 /// How often the counts of closed connections are logged, when there are any.
 const REPORT_PERIOD: Duration = Duration::from_secs(60);
 
@@ -190,13 +203,13 @@ impl Connections {
         let mut stranded = StrandedConnections::default();
         let mut idle_since: HashMap<u64, Instant> = HashMap::new();
         let mut closed = ClosedCounts::default();
-        // Connections already shut down, which tiny_http has yet to close.
-        let mut shut: HashSet<u64> = HashSet::new();
+        // Connections already shut down, which tiny_http has yet to close, and since when.
+        let mut shut: HashMap<u64, Instant> = HashMap::new();
         let mut warned = false;
         loop {
             thread::sleep(SCAN_PERIOD);
-            let sockets = match scanner.scan() {
-                Ok(sockets) => sockets,
+            let scan = match scanner.scan() {
+                Ok(scan) => scan,
                 Err(error) => {
                     if !warned {
                         log::warn!(
@@ -211,20 +224,22 @@ impl Connections {
             warned = false;
             // The relay's own short-lived connections to itself (nudges, probes) are not
             // clients.
-            let sockets: Vec<OwnSocket> = sockets
+            let sockets: Vec<OwnSocket> = scan
+                .connections
                 .into_iter()
                 .filter(|socket| socket.peer != own_address)
                 .collect();
             pool_nudge::nudge_pool(own_address, stranded.update(&sockets));
             let now = Instant::now();
             let verdicts = self.judge(&sockets, &self.busy_peers(now), &mut idle_since, now);
-            shut.retain(|inode| sockets.iter().any(|socket| socket.inode == *inode));
+            shut.retain(|inode, _| scan.all_sockets.contains(inode));
+            exit_if_too_many_stuck(&shut, now);
             for (socket, reason) in verdicts {
-                if shut.contains(&socket.inode) {
+                if shut.contains_key(&socket.inode) {
                     continue;
                 }
                 if own_sockets::shutdown_connection(socket) {
-                    shut.insert(socket.inode);
+                    shut.insert(socket.inode, now);
                     log::debug!(
                         "closed the connection from {}: {}",
                         socket.peer,
@@ -260,7 +275,14 @@ impl Connections {
                     let since = *idle_since.get(&socket.inode).unwrap_or(&now);
                     seen.insert(socket.inode, since);
                     let idle_for = now.saturating_duration_since(since);
-                    let timeout = self.limits.request_timeout;
+                    // Unread bytes mean the request is there but no tiny_http thread has
+                    // taken the connection yet (`pool_nudge` sees to it): not the client's
+                    // fault, so it gets the timeout once more.
+                    let timeout = if socket.unread > 0 {
+                        self.limits.request_timeout * 2
+                    } else {
+                        self.limits.request_timeout
+                    };
                     let quiet = socket.quiet_for >= JUST_ACTIVE;
                     if (idle_for >= timeout && quiet) || idle_for >= timeout + ACTIVE_GRACE {
                         verdicts.push((socket, CloseReason::Idle));
@@ -282,6 +304,26 @@ impl Connections {
         }
         verdicts
     }
+}
+
+/// Exits when more than [`MAX_STUCK`] shut-down connections have stayed open past
+/// [`STUCK_AFTER`] (see the module docs).
+fn exit_if_too_many_stuck(shut: &HashMap<u64, Instant>, now: Instant) {
+    let stuck = count_stuck(shut, now);
+    if stuck > MAX_STUCK {
+        log::error!(
+            "{stuck} connections stay open after being closed: tiny_http threads that cannot \
+             be freed (for example after HTTP/2.0 request lines); exiting so that the service \
+             manager starts a clean relay"
+        );
+        std::process::exit(1);
+    }
+}
+
+fn count_stuck(shut: &HashMap<u64, Instant>, now: Instant) -> usize {
+    shut.values()
+        .filter(|since| now.saturating_duration_since(**since) >= STUCK_AFTER)
+        .count()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -460,6 +502,16 @@ mod tests {
         drop(pipelined);
         drop(stream);
         assert!(watch.busy_peers(now).is_empty(), "guards unregister");
+    }
+
+    #[test]
+    fn connections_open_long_after_their_shutdown_count_as_stuck() {
+        let now = Instant::now();
+        let shut = HashMap::from([
+            (1, now - STUCK_AFTER - Duration::from_secs(1)),
+            (2, now - Duration::from_secs(1)),
+        ]);
+        assert_eq!(count_stuck(&shut, now), 1);
     }
 
     #[test]

@@ -38,6 +38,16 @@ pub struct OwnSocket {
     pub quiet_for: Duration,
 }
 
+/// One look at the process's sockets.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Connected TCP sockets, one entry per connection.
+    pub connections: Vec<OwnSocket>,
+    /// Inodes of every socket, connected or not: a connection that has been shut down has no
+    /// peer any more, but its descriptors stay until their owner closes them.
+    pub all_sockets: HashSet<u64>,
+}
+
 /// Lists the process's connected TCP sockets, keeping a spare descriptor for hard times.
 pub struct Scanner {
     spare: Option<File>,
@@ -56,9 +66,9 @@ impl Scanner {
         }
     }
 
-    /// The connected TCP sockets of this process, one entry per connection. Fails only when
-    /// the descriptor list cannot be read even with the spare descriptor given up.
-    pub fn scan(&mut self) -> io::Result<Vec<OwnSocket>> {
+    /// The sockets of this process. Fails only when the descriptor list cannot be read even
+    /// with the spare descriptor given up.
+    pub fn scan(&mut self) -> io::Result<Scan> {
         let listing = match std::fs::read_dir("/proc/self/fd") {
             Ok(listing) => listing,
             Err(error) if out_of_descriptors(&error) && self.spare.is_some() => {
@@ -77,12 +87,16 @@ impl Scanner {
         if self.spare.is_none() {
             self.spare = open_spare();
         }
-        let mut seen = HashSet::new();
-        Ok(descriptors
-            .into_iter()
-            .filter_map(describe)
-            .filter(|socket| seen.insert(socket.inode))
-            .collect())
+        let mut scan = Scan::default();
+        for fd in descriptors {
+            let Some(inode) = socket_inode(fd) else {
+                continue;
+            };
+            if scan.all_sockets.insert(inode) {
+                scan.connections.extend(describe(fd, inode));
+            }
+        }
+        Ok(scan)
     }
 }
 
@@ -94,12 +108,11 @@ fn out_of_descriptors(error: &io::Error) -> bool {
     matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
-/// Describes `fd` if it is a connected TCP socket. Only queries: the descriptor belongs to
+/// Describes socket `fd` if it is a connected TCP socket. Only queries: the descriptor belongs to
 /// another thread and is never read, written or closed here. If it was closed and reused since
 /// the listing, the answer is about the new file, which the callers tolerate (see
 /// `shutdown_connection`).
-fn describe(fd: c_int) -> Option<OwnSocket> {
-    let inode = socket_inode(fd)?;
+fn describe(fd: c_int, inode: u64) -> Option<OwnSocket> {
     let peer = peer_address(fd)?;
     let mut unread: c_int = 0;
     // SAFETY: FIONREAD writes one int into the local passed; on a listening socket it fails
@@ -247,7 +260,7 @@ mod tests {
         let mut client = TcpStream::connect(listen).unwrap();
         let (mut server, client_address) = listener.accept().unwrap();
         let mut scanner = Scanner::new();
-        let sockets = scanner.scan().unwrap();
+        let sockets = scanner.scan().unwrap().connections;
         assert!(sockets
             .iter()
             .all(|socket| socket.peer != "0.0.0.0:0".parse().unwrap()));
@@ -259,7 +272,7 @@ mod tests {
         client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let sockets = scanner.scan().unwrap();
+            let sockets = scanner.scan().unwrap().connections;
             let accepted = find(&sockets, client_address).unwrap();
             if accepted.unread == 18 {
                 assert!(accepted.quiet_for < Duration::from_secs(5));
@@ -270,28 +283,35 @@ mod tests {
         }
         let mut buffer = [0u8; 64];
         assert_eq!(server.read(&mut buffer).unwrap(), 18);
-        let sockets = scanner.scan().unwrap();
+        let sockets = scanner.scan().unwrap().connections;
         assert_eq!(find(&sockets, client_address).unwrap().unread, 0);
     }
 
     #[test]
     fn shutdown_ends_a_blocked_read() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut server, client_address) = listener.accept().unwrap();
         let reader = thread::spawn(move || {
             let mut buffer = [0u8; 16];
-            server.read(&mut buffer)
+            let read = server.read(&mut buffer);
+            (read, server)
         });
-        let sockets = Scanner::new().scan().unwrap();
+        let mut scanner = Scanner::new();
+        let sockets = scanner.scan().unwrap().connections;
         let accepted = find(&sockets, client_address).unwrap().clone();
         assert!(shutdown_connection(&accepted));
-        let read = reader.join().unwrap();
+        let (read, _server) = reader.join().unwrap();
         assert_eq!(
             read.unwrap(),
             0,
             "a shut-down socket reads as end-of-stream"
         );
+        // With the other end gone too there is no peer any more, but the socket is listed
+        // until its descriptor is closed.
+        drop(client);
+        let scan = scanner.scan().unwrap();
+        assert!(scan.all_sockets.contains(&accepted.inode));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! so `%00`, `%2F` and friends reach the id check as the characters they stand for and are
 //! refused there with a clear message.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A request target taken apart.
@@ -41,6 +42,7 @@ impl fmt::Display for BadTarget {
 impl RequestTarget {
     pub fn parse(raw: &str) -> Result<RequestTarget, BadTarget> {
         let origin_form = strip_scheme_and_authority(raw);
+        let origin_form = origin_form.as_ref();
         if !origin_form.starts_with('/') {
             return Err(BadTarget::NotAPath);
         }
@@ -70,22 +72,26 @@ impl RequestTarget {
     }
 }
 
-/// `http://host:port/x?y` → `/x?y`; an authority with no path means `/`.
-fn strip_scheme_and_authority(raw: &str) -> &str {
-    let lower_prefix = raw
-        .get(..8)
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    let after_scheme = if lower_prefix.starts_with("http://") {
+/// `http://host:port/x?y` → `/x?y`; an authority with no path means `/`, keeping any query
+/// (`http://host?y` → `/?y`).
+fn strip_scheme_and_authority(raw: &str) -> Cow<'_, str> {
+    let has_scheme = |scheme: &str| {
+        raw.as_bytes()
+            .get(..scheme.len())
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(scheme.as_bytes()))
+    };
+    // Both schemes are ASCII, so the slices below fall on character boundaries.
+    let after_scheme = if has_scheme("http://") {
         &raw[7..]
-    } else if lower_prefix.starts_with("https://") {
+    } else if has_scheme("https://") {
         &raw[8..]
     } else {
-        return raw;
+        return Cow::Borrowed(raw);
     };
-    match after_scheme.find(['/', '?']) {
-        Some(at) if after_scheme.as_bytes()[at] == b'/' => &after_scheme[at..],
-        _ => "/",
+    match after_scheme.find(['/', '?', '#']) {
+        Some(at) if after_scheme.as_bytes()[at] == b'/' => Cow::Borrowed(&after_scheme[at..]),
+        Some(at) => Cow::Owned(format!("/{}", &after_scheme[at..])),
+        None => Cow::Borrowed("/"),
     }
 }
 
@@ -156,11 +162,14 @@ mod tests {
         assert_eq!(target.path, "/snapshot.jpg");
         assert_eq!(target.param("device_id"), Some("a"));
         assert_eq!(RequestTarget::parse("HTTP://relay").unwrap().path, "/");
+        let no_path = RequestTarget::parse("http://relay?action=stream").unwrap();
+        assert_eq!(no_path.path, "/");
+        assert_eq!(no_path.param("action"), Some("stream"));
+        // A multi-byte character where the scheme would end is not a scheme.
+        assert!(RequestTarget::parse("http://é/x").is_ok());
         assert_eq!(
-            RequestTarget::parse("http://relay?action=stream")
-                .unwrap()
-                .path,
-            "/"
+            RequestTarget::parse("/é?a=1").unwrap().param("a"),
+            Some("1")
         );
     }
 

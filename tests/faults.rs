@@ -202,3 +202,30 @@ fn the_relay_accepts_again_by_itself_after_running_out_of_descriptors() {
     viewer.next_part();
     assert_serves_normally(&relay);
 }
+
+#[test]
+fn http2_request_lines_cost_a_stuck_thread_each_and_too_many_restart_the_relay() {
+    // tiny_http deadlocks the connection thread of a request line above HTTP/1.1; the relay
+    // cannot free it (see src/connection_watch.rs), so past 64 of them it exits for a restart.
+    let mut relay = Relay::start(&["--request-timeout", "1s"]);
+    let stuck: Vec<TcpStream> = (0..66)
+        .map(|_| {
+            let mut connection = relay.connect();
+            connection
+                .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                .unwrap();
+            connection
+        })
+        .collect();
+    // Still serving meanwhile: each costs one thread, not the relay.
+    assert_serves_normally(&relay);
+    drop(stuck);
+    relay.wait_for_log(
+        "connections stay open after being closed",
+        Duration::from_secs(60),
+    );
+    eventually(Duration::from_secs(10), "the relay to exit", || {
+        !relay.is_running()
+    });
+    assert_eq!(relay.exit_code(), Some(1));
+}

@@ -128,6 +128,28 @@ impl Relay {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// The exit code, once the relay has exited.
+    pub fn exit_code(&mut self) -> Option<i32> {
+        self.child
+            .try_wait()
+            .ok()
+            .flatten()
+            .and_then(|status| status.code())
+    }
+
+    /// Polls `condition` until it holds or `within` passes; a timeout shows the relay's log.
+    pub fn eventually(&self, within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+        let deadline = Instant::now() + within;
+        while !condition() {
+            if Instant::now() >= deadline {
+                let log = self.log.lock().unwrap();
+                let tail = &log[log.len().saturating_sub(60)..];
+                panic!("timed out waiting for {what}; relay log: {tail:#?}");
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Whether some log line so far contains `needle`.
     pub fn logged(&self, needle: &str) -> bool {
         self.log
