@@ -35,7 +35,7 @@
 //!
 //! The same scan finds connections stranded in tiny_http's pool queue (`pool_nudge`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread;
@@ -77,19 +77,32 @@ pub struct Limits {
     pub max_idle: usize,
 }
 
-/// Requests in progress per peer, shared by the dispatch loop, the handlers and the watch.
+/// Requests per peer, shared by the dispatch loop, the handlers and the watch.
 #[derive(Debug)]
 pub struct Connections {
-    busy: Mutex<HashMap<SocketAddr, Busy>>,
+    peers: Mutex<HashMap<SocketAddr, PeerState>>,
     limits: Limits,
 }
 
-#[derive(Debug, Default, Clone)]
-struct Busy {
+/// What is known of one connection (peers are connections: the address includes the port).
+/// Kept after its last request ends, for the idle clock, until the connection is gone: a
+/// kept-alive pusher is busy a millisecond in every 66, so a scan would nearly always find it
+/// idle and could not tell when it last was busy.
+#[derive(Debug, Clone)]
+struct PeerState {
     requests: usize,
     streams: usize,
     deadlines: Vec<Instant>,
     close: bool,
+    /// When a request last began or ended.
+    last_active: Instant,
+}
+
+/// A peer as the watch sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Busy { close_now: bool },
+    IdleSince(Instant),
 }
 
 /// One registered request; unregisters itself when dropped (also when its handler unwinds).
@@ -102,10 +115,11 @@ pub struct InProgress {
 
 impl Drop for InProgress {
     fn drop(&mut self) {
-        let mut busy = self.connections.busy.lock();
-        let Some(entry) = busy.get_mut(&self.peer) else {
+        let mut peers = self.connections.peers.lock();
+        let Some(entry) = peers.get_mut(&self.peer) else {
             return;
         };
+        entry.last_active = Instant::now();
         entry.requests = entry.requests.saturating_sub(1);
         match self.work {
             Work::Stream => entry.streams = entry.streams.saturating_sub(1),
@@ -117,7 +131,7 @@ impl Drop for InProgress {
             Work::Other => {}
         }
         if entry.requests == 0 {
-            busy.remove(&self.peer);
+            entry.close = false;
         }
     }
 }
@@ -135,7 +149,7 @@ pub struct Begun {
 impl Connections {
     pub fn new(limits: Limits) -> Arc<Connections> {
         Arc::new(Connections {
-            busy: Mutex::new(HashMap::new()),
+            peers: Mutex::new(HashMap::new()),
             limits,
         })
     }
@@ -148,8 +162,16 @@ impl Connections {
                 behind_stream: false,
             };
         };
-        let mut busy = self.busy.lock();
-        let entry = busy.entry(peer).or_default();
+        let now = Instant::now();
+        let mut peers = self.peers.lock();
+        let entry = peers.entry(peer).or_insert_with(|| PeerState {
+            requests: 0,
+            streams: 0,
+            deadlines: Vec::new(),
+            close: false,
+            last_active: now,
+        });
+        entry.last_active = now;
         let behind_stream = entry.streams > 0;
         if behind_stream {
             entry.close = true;
@@ -170,16 +192,31 @@ impl Connections {
         }
     }
 
-    /// Peers with a request in progress, and whether each must be closed now.
-    fn busy_peers(&self, now: Instant) -> HashMap<SocketAddr, bool> {
-        self.busy
+    /// Every known peer: busy (and whether to close it now) or idle since when.
+    fn peer_states(&self, now: Instant) -> HashMap<SocketAddr, Seen> {
+        self.peers
             .lock()
             .iter()
-            .map(|(peer, busy)| {
-                let overdue = busy.deadlines.iter().any(|deadline| *deadline <= now);
-                (*peer, busy.close || overdue)
+            .map(|(peer, state)| {
+                let seen = if state.requests > 0 {
+                    let overdue = state.deadlines.iter().any(|deadline| *deadline <= now);
+                    Seen::Busy {
+                        close_now: state.close || overdue,
+                    }
+                } else {
+                    Seen::IdleSince(state.last_active)
+                };
+                (*peer, seen)
             })
             .collect()
+    }
+
+    /// Forgets idle peers whose connection is gone.
+    fn forget_departed(&self, sockets: &[OwnSocket]) {
+        let connected: HashSet<SocketAddr> = sockets.iter().map(|socket| socket.peer).collect();
+        self.peers
+            .lock()
+            .retain(|peer, state| state.requests > 0 || connected.contains(peer));
     }
 
     /// Starts the watch thread, which runs for as long as the process does. `listen` is the
@@ -231,7 +268,8 @@ impl Connections {
                 .collect();
             pool_nudge::nudge_pool(own_address, stranded.update(&sockets));
             let now = Instant::now();
-            let verdicts = self.judge(&sockets, &self.busy_peers(now), &mut idle_since, now);
+            let verdicts = self.judge(&sockets, &self.peer_states(now), &mut idle_since, now);
+            self.forget_departed(&sockets);
             shut.retain(|inode, _| scan.all_sockets.contains(inode));
             exit_if_too_many_stuck(&shut, now);
             for (socket, reason) in verdicts {
@@ -253,11 +291,11 @@ impl Connections {
     }
 
     /// Decides which connections to close and why. `idle_since` remembers, per connection,
-    /// since when it has had no request in progress; it is pruned to the connections seen.
+    /// since when a scan has seen it idle; it is pruned to the connections seen.
     fn judge<'a>(
         &self,
         sockets: &'a [OwnSocket],
-        busy: &HashMap<SocketAddr, bool>,
+        peers: &HashMap<SocketAddr, Seen>,
         idle_since: &mut HashMap<u64, Instant>,
         now: Instant,
     ) -> Vec<(&'a OwnSocket, CloseReason)> {
@@ -265,31 +303,33 @@ impl Connections {
         let mut idle = Vec::new();
         let mut seen = HashMap::with_capacity(sockets.len());
         for socket in sockets {
-            match busy.get(&socket.peer) {
-                Some(close_now) => {
+            let last_active = match peers.get(&socket.peer) {
+                Some(Seen::Busy { close_now }) => {
                     if *close_now {
                         verdicts.push((socket, CloseReason::Busy));
                     }
+                    continue;
                 }
-                None => {
-                    let since = *idle_since.get(&socket.inode).unwrap_or(&now);
-                    seen.insert(socket.inode, since);
-                    let idle_for = now.saturating_duration_since(since);
-                    // Unread bytes mean the request is there but no tiny_http thread has
-                    // taken the connection yet (`pool_nudge` sees to it): not the client's
-                    // fault, so it gets the timeout once more.
-                    let timeout = if socket.unread > 0 {
-                        self.limits.request_timeout * 2
-                    } else {
-                        self.limits.request_timeout
-                    };
-                    let quiet = socket.quiet_for >= JUST_ACTIVE;
-                    if (idle_for >= timeout && quiet) || idle_for >= timeout + ACTIVE_GRACE {
-                        verdicts.push((socket, CloseReason::Idle));
-                    } else {
-                        idle.push((since, socket));
-                    }
-                }
+                Some(Seen::IdleSince(last_active)) => Some(*last_active),
+                None => None,
+            };
+            let first_seen = *idle_since.get(&socket.inode).unwrap_or(&now);
+            seen.insert(socket.inode, first_seen);
+            let since = last_active.map_or(first_seen, |last| last.max(first_seen));
+            let idle_for = now.saturating_duration_since(since);
+            // Unread bytes mean the request is there but no tiny_http thread has
+            // taken the connection yet (`pool_nudge` sees to it): not the client's
+            // fault, so it gets the timeout once more.
+            let timeout = if socket.unread > 0 {
+                self.limits.request_timeout * 2
+            } else {
+                self.limits.request_timeout
+            };
+            let quiet = socket.quiet_for >= JUST_ACTIVE;
+            if (idle_for >= timeout && quiet) || idle_for >= timeout + ACTIVE_GRACE {
+                verdicts.push((socket, CloseReason::Idle));
+            } else {
+                idle.push((since, socket));
             }
         }
         *idle_since = seen;
@@ -449,7 +489,7 @@ mod tests {
         let none = HashMap::new();
         watch.judge(&sockets, &none, &mut idle_since, start);
         let peer = sockets[0].peer;
-        let busy = HashMap::from([(peer, false)]);
+        let busy = HashMap::from([(peer, Seen::Busy { close_now: false })]);
         let later = start + Duration::from_secs(11);
         assert!(watch
             .judge(&sockets, &busy, &mut idle_since, later)
@@ -460,6 +500,48 @@ mod tests {
         let much_later = later + Duration::from_secs(11);
         let verdicts = watch.judge(&sockets, &none, &mut idle_since, much_later);
         assert_eq!(reasons(&verdicts), vec![(1, CloseReason::Idle)]);
+    }
+
+    #[test]
+    fn a_kept_alive_connection_is_idle_only_since_its_last_request() {
+        // A pusher's connection is busy for a moment in every frame: scans find it idle,
+        // but its last request ended just now.
+        let watch = connections(100);
+        let start = Instant::now();
+        let sockets = [socket(1, 1001, 5_000)];
+        let peer = sockets[0].peer;
+        let mut idle_since = HashMap::new();
+        for second in 0..30 {
+            let now = start + Duration::from_secs(second);
+            let peers = HashMap::from([(peer, Seen::IdleSince(now - Duration::from_millis(60)))]);
+            assert!(watch
+                .judge(&sockets, &peers, &mut idle_since, now)
+                .is_empty());
+        }
+        // Then it stops pushing.
+        let last = start + Duration::from_secs(29);
+        let peers = HashMap::from([(peer, Seen::IdleSince(last))]);
+        let now = last + Duration::from_secs(11);
+        let verdicts = watch.judge(&sockets, &peers, &mut idle_since, now);
+        assert_eq!(reasons(&verdicts), vec![(1, CloseReason::Idle)]);
+    }
+
+    #[test]
+    fn peers_are_remembered_between_requests_and_forgotten_when_gone() {
+        let watch = connections(100);
+        let sockets = [socket(1, 1001, 0)];
+        let peer = sockets[0].peer;
+        let request = watch.begin(Some(peer), Work::Other);
+        drop(request);
+        let now = Instant::now();
+        assert!(matches!(
+            watch.peer_states(now).get(&peer),
+            Some(Seen::IdleSince(_))
+        ));
+        watch.forget_departed(&sockets);
+        assert!(watch.peer_states(now).contains_key(&peer));
+        watch.forget_departed(&[]);
+        assert!(watch.peer_states(now).is_empty());
     }
 
     #[test]
@@ -492,16 +574,25 @@ mod tests {
         let push = watch.begin(Some(pusher), Work::Push { deadline: now });
         let stream = watch.begin(Some(viewer), Work::Stream);
         assert!(!stream.behind_stream);
-        let busy = watch.busy_peers(now);
-        assert_eq!(busy.get(&pusher), Some(&true));
-        assert_eq!(busy.get(&viewer), Some(&false));
+        let states = watch.peer_states(now);
+        assert_eq!(states.get(&pusher), Some(&Seen::Busy { close_now: true }));
+        assert_eq!(states.get(&viewer), Some(&Seen::Busy { close_now: false }));
         let pipelined = watch.begin(Some(viewer), Work::Other);
         assert!(pipelined.behind_stream);
-        assert_eq!(watch.busy_peers(now).get(&viewer), Some(&true));
+        assert_eq!(
+            watch.peer_states(now).get(&viewer),
+            Some(&Seen::Busy { close_now: true })
+        );
         drop(push);
         drop(pipelined);
         drop(stream);
-        assert!(watch.busy_peers(now).is_empty(), "guards unregister");
+        let states = watch.peer_states(now);
+        assert!(
+            states
+                .values()
+                .all(|seen| matches!(seen, Seen::IdleSince(_))),
+            "guards unregister"
+        );
     }
 
     #[test]
@@ -525,6 +616,9 @@ mod tests {
                 deadline: now + Duration::from_secs(5),
             },
         );
-        assert_eq!(watch.busy_peers(now).get(&pusher), Some(&false));
+        assert_eq!(
+            watch.peer_states(now).get(&pusher),
+            Some(&Seen::Busy { close_now: false })
+        );
     }
 }

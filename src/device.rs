@@ -370,6 +370,28 @@ mod tests {
     }
 
     #[test]
+    fn a_handler_that_panics_while_watching_leaves_the_device_usable() {
+        let device = device(Duration::from_secs(10));
+        device.publish(bytes("one"), None, Instant::now()).unwrap();
+        let watcher = {
+            let device = Arc::clone(&device);
+            thread::spawn(move || {
+                let (mut viewer, _) = device.add_viewer(4, None).unwrap();
+                let _ = viewer.first();
+                panic!("a bug in a handler, mid-stream");
+            })
+        };
+        assert!(watcher.join().is_err());
+        // The viewer was counted out as the thread unwound, and the lock is not poisoned
+        // (parking_lot has no poisoning): the next push and the next viewer work.
+        assert_eq!(device.status(Instant::now()).viewers, 0);
+        device.publish(bytes("two"), None, Instant::now()).unwrap();
+        let (mut viewer, count) = device.add_viewer(4, None).unwrap();
+        assert_eq!(count, 1);
+        assert!(matches!(viewer.first(), Next::Fresh(_)));
+    }
+
+    #[test]
     fn a_waiting_viewer_is_woken_by_a_push() {
         let device = device(Duration::from_secs(10));
         let (mut viewer, _) = device.add_viewer(4, None).unwrap();

@@ -3,6 +3,9 @@
 //! Ids end up in log lines, JSON, URLs that users paste into go2rtc and Home Assistant, and
 //! (later) metric labels, so they are restricted to `[A-Za-z0-9_.-]{1,64}`: nothing that needs
 //! escaping anywhere, and short enough that a client cannot make the device table expensive.
+//! An id made only of dots is refused too: `.` and `..` are path segments that browsers, curl
+//! and proxies resolve away (`/pump_push/..` becomes `/`), so such a device could never be
+//! pushed to or watched reliably.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -10,7 +13,7 @@ use std::fmt;
 pub const MAX_LEN: usize = 64;
 
 /// The rule, worded for error messages.
-pub const RULE: &str = "1 to 64 characters from A-Z a-z 0-9 _ . -";
+pub const RULE: &str = "1 to 64 characters from A-Z a-z 0-9 _ . -, not only dots";
 
 /// A device id that satisfies the rule above.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22,6 +25,7 @@ pub enum InvalidDeviceId {
     Empty,
     TooLong,
     BadCharacter,
+    OnlyDots,
 }
 
 impl DeviceId {
@@ -34,6 +38,9 @@ impl DeviceId {
         }
         if !candidate.bytes().all(is_id_byte) {
             return Err(InvalidDeviceId::BadCharacter);
+        }
+        if candidate.bytes().all(|byte| byte == b'.') {
+            return Err(InvalidDeviceId::OnlyDots);
         }
         Ok(DeviceId(candidate.to_owned()))
     }
@@ -64,7 +71,7 @@ impl fmt::Display for InvalidDeviceId {
         match self {
             InvalidDeviceId::Empty => write!(f, "device id is empty"),
             InvalidDeviceId::TooLong => write!(f, "device id is longer than {MAX_LEN} characters"),
-            InvalidDeviceId::BadCharacter => {
+            InvalidDeviceId::BadCharacter | InvalidDeviceId::OnlyDots => {
                 write!(f, "device id must be {RULE}")
             }
         }
@@ -77,7 +84,15 @@ mod tests {
 
     #[test]
     fn accepts_the_documented_alphabet() {
-        for id in ["cam_living", "a", "Front-Door.2", "0", &"x".repeat(64)] {
+        for id in [
+            "cam_living",
+            "a",
+            "Front-Door.2",
+            "0",
+            ".a",
+            "a..b",
+            &"x".repeat(64),
+        ] {
             assert_eq!(DeviceId::parse(id).unwrap().as_str(), id);
         }
     }
@@ -93,6 +108,13 @@ mod tests {
             assert_eq!(
                 DeviceId::parse(id),
                 Err(InvalidDeviceId::BadCharacter),
+                "{id:?}"
+            );
+        }
+        for id in [".", "..", "..."] {
+            assert_eq!(
+                DeviceId::parse(id),
+                Err(InvalidDeviceId::OnlyDots),
                 "{id:?}"
             );
         }

@@ -6,12 +6,19 @@
 //! multi-core router the TLB shoot-downs that unmapping sends to the other cores. So finished
 //! handler threads wait a while for the next request before they exit.
 //!
+//! Idle threads are few: a thread that finishes while [`MAX_IDLE`] others already wait exits at
+//! once. The time-out alone would not shrink the pool after a burst, because the channel hands
+//! work to its waiting threads in turn, so with a steady trickle of requests (a few phones
+//! pushing) every one of them gets a job before its time-out, and a burst of a few hundred
+//! handlers would stay forever.
+//!
 //! The hand-over goes through a zero-capacity channel: a send succeeds only when an idle
 //! thread is already waiting to receive, so a request is either taken by a waiting thread at
 //! that instant or given to a new one. There is no queue in which a request could wait for a
 //! thread that never comes (tiny_http's own pool has exactly that race; see `pool_nudge`).
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -24,11 +31,31 @@ pub type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// An idle thread exits after waiting this long for work.
 pub const IDLE_EXIT: Duration = Duration::from_secs(5);
+/// Most threads kept waiting for work: enough for a few phones' pushes to overlap.
+pub const MAX_IDLE: usize = 8;
 
 pub struct HandlerPool {
     idle_threads: Sender<Job>,
     work: Receiver<Job>,
+    idle: Arc<AtomicUsize>,
+    alive: Arc<AtomicUsize>,
     stack_bytes: usize,
+}
+
+/// Counts a handler thread as alive for as long as it runs (also while it unwinds).
+struct Alive(Arc<AtomicUsize>);
+
+impl Alive {
+    fn new(alive: &Arc<AtomicUsize>) -> Alive {
+        alive.fetch_add(1, Ordering::AcqRel);
+        Alive(Arc::clone(alive))
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl HandlerPool {
@@ -37,8 +64,15 @@ impl HandlerPool {
         HandlerPool {
             idle_threads,
             work,
+            idle: Arc::new(AtomicUsize::new(0)),
+            alive: Arc::new(AtomicUsize::new(0)),
             stack_bytes,
         }
+    }
+
+    /// Handler threads running or waiting for work.
+    pub fn threads(&self) -> usize {
+        self.alive.load(Ordering::Acquire)
     }
 
     /// Runs `job` on an idle handler thread, or on a new one if none is waiting. If a new
@@ -51,6 +85,8 @@ impl HandlerPool {
             Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job,
         };
         let work = self.work.clone();
+        let idle = Arc::clone(&self.idle);
+        let alive = Arc::clone(&self.alive);
         // The job travels into the new thread through this slot, so that it can be taken back
         // if the thread never starts.
         let handed = Arc::new(Mutex::new(Some(job)));
@@ -59,11 +95,21 @@ impl HandlerPool {
             .name("sp-handler".into())
             .stack_size(self.stack_bytes)
             .spawn(move || {
+                let _alive = Alive::new(&alive);
                 if let Some(job) = for_thread.lock().take() {
                     job();
                 }
-                while let Ok(next) = work.recv_timeout(IDLE_EXIT) {
-                    next();
+                loop {
+                    if idle.fetch_add(1, Ordering::AcqRel) >= MAX_IDLE {
+                        idle.fetch_sub(1, Ordering::AcqRel);
+                        break;
+                    }
+                    let next = work.recv_timeout(IDLE_EXIT);
+                    idle.fetch_sub(1, Ordering::AcqRel);
+                    match next {
+                        Ok(job) => job(),
+                        Err(_) => break,
+                    }
                 }
             });
         let error = match started {
@@ -123,6 +169,55 @@ mod tests {
             .recv_timeout(Duration::from_secs(5))
             .expect("a second job runs while the first is still busy");
         release.send(()).unwrap();
+    }
+
+    #[test]
+    fn after_a_burst_only_a_few_threads_stay_idle() {
+        let pool = HandlerPool::new(64 * 1024);
+        let (release, blocked) = crossbeam_channel::unbounded::<()>();
+        let (done, finished) = mpsc::channel();
+        let burst = 40;
+        for _ in 0..burst {
+            let blocked = blocked.clone();
+            let done = done.clone();
+            pool.run(
+                Box::new(move || {
+                    let _ = blocked.recv();
+                    done.send(()).unwrap();
+                }),
+                Duration::ZERO,
+            )
+            .unwrap_or_else(|(error, _)| panic!("{error}"));
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while pool.threads() < burst {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "one thread per concurrent job"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        for _ in 0..burst {
+            release.send(()).unwrap();
+        }
+        for _ in 0..burst {
+            finished.recv_timeout(Duration::from_secs(5)).unwrap();
+        }
+        // A steady trickle of jobs (every 10 ms, well inside the idle time-out) must not keep
+        // the whole burst alive.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while pool.threads() > MAX_IDLE {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} handler threads kept after the burst",
+                pool.threads()
+            );
+            let done = done.clone();
+            pool.run(Box::new(move || done.send(()).unwrap()), Duration::ZERO)
+                .unwrap_or_else(|(error, _)| panic!("{error}"));
+            finished.recv_timeout(Duration::from_secs(5)).unwrap();
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]

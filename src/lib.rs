@@ -14,6 +14,7 @@ pub mod device;
 pub mod device_id;
 pub mod handler_pool;
 pub mod handler_slots;
+pub mod heap;
 pub mod jpeg;
 pub mod listener;
 pub mod mjpeg;

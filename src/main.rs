@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use streampump::config::{Args, Config};
+use streampump::heap;
 use streampump::oversize_alloc::OversizeAlloc;
 use streampump::server::{self, THREAD_STACK_BYTES};
 
@@ -15,7 +16,7 @@ fn main() -> ExitCode {
     if std::env::var_os("RUST_MIN_STACK").is_none() {
         std::env::set_var("RUST_MIN_STACK", THREAD_STACK_BYTES.to_string());
     }
-    limit_malloc_arenas();
+    heap::tune();
     let args: Args = argh::from_env();
     if args.version {
         println!("streampump {}", env!("CARGO_PKG_VERSION"));
@@ -35,17 +36,5 @@ fn main() -> ExitCode {
             log::error!("{error}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// glibc gives each thread that contends for the heap an arena of its own, up to eight per
-/// core, and frames freed in one arena are not reused by another: with a thread per viewer
-/// that costs a couple of megabytes of fragmented heap. The relay allocates little per frame,
-/// so one arena is plenty. (musl, used for the static release builds, has no arenas.)
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: called before any other thread exists; mallopt only sets an allocator tunable.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }

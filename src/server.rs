@@ -23,6 +23,7 @@ use crate::connection_watch::{Connections, Limits, Work};
 use crate::descriptor_limit;
 use crate::handler_pool::HandlerPool;
 use crate::handler_slots::{Admission, HandlerSlots};
+use crate::heap;
 use crate::listener;
 use crate::push;
 use crate::registry::Registry;
@@ -40,6 +41,8 @@ pub const THREAD_STACK_BYTES: usize = 128 * 1024;
 
 /// How often devices are checked for going offline and for eviction.
 const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(1);
+/// Free heap pages are returned every this many housekeeping rounds (see `heap`).
+const HEAP_TRIM_ROUNDS: u32 = 10;
 /// When no handler thread can be started, how long dispatch waits for one to come free.
 const HANDLER_PATIENCE: Duration = Duration::from_secs(5);
 
@@ -154,9 +157,16 @@ fn start_housekeeping(shared: Arc<Shared>) {
     let started = thread::Builder::new()
         .name("sp-housekeeping".into())
         .stack_size(THREAD_STACK_BYTES)
-        .spawn(move || loop {
-            thread::sleep(HOUSEKEEPING_PERIOD);
-            shared.registry.sweep();
+        .spawn(move || {
+            let mut round: u32 = 0;
+            loop {
+                round = round.wrapping_add(1);
+                thread::sleep(HOUSEKEEPING_PERIOD);
+                shared.registry.sweep();
+                if round % HEAP_TRIM_ROUNDS == 0 {
+                    heap::give_back();
+                }
+            }
         });
     if let Err(error) = started {
         // Without it devices are never shown offline nor forgotten, but streams still work.

@@ -2,13 +2,11 @@
 //!
 //! Ids come from push URLs and `?device_id=` and then appear in log lines, JSON, URLs users
 //! paste into go2rtc and Home Assistant, and later in metric labels; all of those rely on the
-//! rule in `device_id.rs`: 1 to 64 bytes from `A-Z a-z 0-9 _ . -`. This target restates that
+//! rule in `device_id.rs`: 1 to 64 bytes from `A-Z a-z 0-9 _ . -`, not only dots (`.` and `..`
+//! are path segments that clients resolve away). This target restates that
 //! rule independently and checks the parser agrees with it on every input, so a loosened check
 //! cannot slip through: an accepted id reads back unchanged and holds no `/`, NUL, whitespace,
 //! control or non-ASCII character, and nothing outside the rule is accepted.
-//!
-//! `..` on its own is inside the rule and so accepted: ids are never used as file names, and
-//! without `/` it cannot climb anywhere in a URL.
 
 #![no_main]
 
@@ -23,7 +21,8 @@ fuzz_target!(|data: &[u8]| {
     let follows_rule = (1..=MAX_LEN).contains(&candidate.len())
         && candidate
             .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-'));
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-'))
+        && !candidate.bytes().all(|byte| byte == b'.');
 
     match DeviceId::parse(candidate) {
         Ok(id) => {
@@ -45,6 +44,8 @@ fuzz_target!(|data: &[u8]| {
                 InvalidDeviceId::Empty
             } else if candidate.len() > MAX_LEN {
                 InvalidDeviceId::TooLong
+            } else if candidate.bytes().all(|byte| byte == b'.') {
+                InvalidDeviceId::OnlyDots
             } else {
                 InvalidDeviceId::BadCharacter
             };
