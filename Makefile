@@ -4,7 +4,7 @@ CARGO ?= cargo
 # Debian packages the tests drive as real clients.
 TEST_TOOLS := ffmpeg ffprobe
 
-.PHONY: help all build run test test-deps bench-deps lint fmt clippy shellcheck bench clean fuzz
+.PHONY: help all build run test test-deps bench-deps lint fmt clippy shellcheck bench clean fuzz abuse soak
 
 help:
 	@echo "make build     release binary in target/release/streampump"
@@ -12,6 +12,8 @@ help:
 	@echo "make test      unit and integration tests (installs ffmpeg when run as root)"
 	@echo "make lint      rustfmt, clippy and shellcheck"
 	@echo "make bench     streampump vs the reference Go server under loadgen (BENCH_SECONDS=15)"
+	@echo "make abuse     the full abuse suite against the release binary (report in target/abuse-report.md)"
+	@echo "make soak      10 devices x 10 viewers x 15 fps for SOAK_SECONDS (default 600), RSS and threads every 10 s"
 	@echo "make fuzz      every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (default 30; nightly)"
 
 all: build
@@ -54,6 +56,17 @@ shellcheck:
 # streampump vs the reference Go server under loadgen; BENCH_SECONDS=8 for a shorter run.
 bench: bench-deps
 	bash bench/run.sh
+
+# Every attack of the abuse suite at full scale, against the release binary, with normal
+# viewers measured before, during and after each (a reduced version runs in `make test`).
+abuse:
+	ABUSE_SCALE=full $(CARGO) test --release --locked --test abuse -- --nocapture --test-threads=1
+
+SOAK_SECONDS ?= 600
+
+# A long run at 10 x 10 x 15 fps that records RSS, threads and descriptors every 10 s.
+soak:
+	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --locked --test abuse soak -- --ignored --nocapture
 
 # The reference server is built from source with Debian's Go.
 bench-deps:

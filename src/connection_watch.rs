@@ -17,7 +17,8 @@
 //!   is spared for up to two more seconds, so a request that has just arrived but is not yet
 //!   dispatched is not cut off (a client trickling its head gains those two seconds only),
 //!   and one with unread bytes (a request waiting for a tiny_http thread) gets twice the time.
-//! - more idle connections than `--max-connections`: the longest idle are closed at once.
+//! - more idle connections than `--max-connections`: those that never completed a request,
+//!   then the longest idle, are closed at once.
 //!   (Busy ones are bounded by `handler_slots`.)
 //! - a push still receiving its body after `--push-timeout`: closed, so a phone that trickles
 //!   a body, or vanished mid-body without a FIN, cannot hold a handler for long.
@@ -329,17 +330,19 @@ impl Connections {
             if (idle_for >= timeout && quiet) || idle_for >= timeout + ACTIVE_GRACE {
                 verdicts.push((socket, CloseReason::Idle));
             } else {
-                idle.push((since, socket));
+                idle.push((last_active.is_some(), since, socket));
             }
         }
         *idle_since = seen;
         if idle.len() > self.limits.max_idle {
-            idle.sort_by_key(|(since, _)| *since);
+            // Connections that never completed a request go first (a flood of them must not
+            // push out the phones that push every 66 ms), then the longest idle.
+            idle.sort_by_key(|(served, since, _)| (*served, *since));
             let excess = idle.len() - self.limits.max_idle;
             verdicts.extend(
                 idle.into_iter()
                     .take(excess)
-                    .map(|(_, socket)| (socket, CloseReason::TooMany)),
+                    .map(|(_, _, socket)| (socket, CloseReason::TooMany)),
             );
         }
         verdicts
@@ -563,6 +566,32 @@ mod tests {
             reasons(&verdicts),
             vec![(1, CloseReason::TooMany), (2, CloseReason::TooMany)]
         );
+    }
+
+    #[test]
+    fn over_the_cap_connections_that_never_sent_a_request_go_before_served_ones() {
+        let watch = connections(2);
+        let start = Instant::now();
+        let mut idle_since = HashMap::new();
+        let pusher = socket(1, 1001, 0);
+        let none = HashMap::new();
+        watch.judge(std::slice::from_ref(&pusher), &none, &mut idle_since, start);
+        // A flood arrives; the pusher's last request ended just before.
+        let now = start + Duration::from_secs(5);
+        let all = [
+            pusher.clone(),
+            socket(2, 1002, 0),
+            socket(3, 1003, 0),
+            socket(4, 1004, 0),
+        ];
+        let peers = HashMap::from([(
+            pusher.peer,
+            Seen::IdleSince(now - Duration::from_millis(50)),
+        )]);
+        let verdicts = watch.judge(&all, &peers, &mut idle_since, now);
+        let closed = reasons(&verdicts);
+        assert_eq!(closed.len(), 2);
+        assert!(closed.iter().all(|(inode, _)| *inode != 1), "{closed:?}");
     }
 
     #[test]

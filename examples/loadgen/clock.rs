@@ -14,6 +14,39 @@ use std::time::{Duration, Instant};
 /// Longest single sleep, so a sleeping thread notices the stop signal quickly.
 const SLEEP_SLICE: Duration = Duration::from_millis(100);
 
+/// A fixed-rate schedule from a start time. A caller that falls behind (a slow push) skips
+/// the ticks it missed instead of bursting to catch up, as a phone's capture loop would.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticker {
+    start: Instant,
+    interval_ns: u128,
+    tick: u128,
+}
+
+impl Ticker {
+    pub fn new(start: Instant, interval: Duration) -> Ticker {
+        Ticker {
+            start,
+            interval_ns: interval.as_nanos().max(1),
+            tick: 0,
+        }
+    }
+
+    /// When the next tick is due.
+    pub fn due(&self) -> Instant {
+        let offset = u64::try_from(self.tick * self.interval_ns).unwrap_or(u64::MAX);
+        self.start + Duration::from_nanos(offset)
+    }
+
+    /// After serving a tick: moves on to the next tick still ahead.
+    pub fn advance(&mut self) {
+        let elapsed = Instant::now()
+            .saturating_duration_since(self.start)
+            .as_nanos();
+        self.tick = elapsed / self.interval_ns + 1;
+    }
+}
+
 /// The run's epoch. Send times travel inside frames as nanoseconds since it; pusher and viewer
 /// threads share the process's monotonic clock, so the difference is a true latency.
 #[derive(Debug, Clone, Copy)]

@@ -8,6 +8,11 @@
 //! measure the server under a load nobody generates. Pushes go over one kept-alive HTTP/1.1
 //! connection, reopened after any failure. The round trip is timed from the moment the frame
 //! is stamped, right before its first byte is written, to the last byte of the answer.
+//!
+//! A kept-alive connection that ends (a failed push, or an answer with `Connection: close`)
+//! costs a reconnect, counted per pusher: a relay should keep a phone's connection for as long
+//! as it keeps pushing. A caller that needs to know *when* (the abuse suite counts them per
+//! phase of an attack) can pass an observer that sees every such event as it happens.
 
 use std::io::{self, BufReader, Write};
 use std::net::TcpStream;
@@ -15,7 +20,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::clock::Phases;
+use crate::clock::{Phases, Ticker};
 use crate::frames::Frame;
 use crate::http::{self, Target};
 use crate::readiness::Readiness;
@@ -31,7 +36,24 @@ pub struct PusherStats {
     pub round_trips: Vec<u64>,
     /// Failures over the whole run, warm-up included, by kind.
     pub failures: Tally,
+    /// Kept-alive connections lost over the whole run, by reason.
+    pub reconnects: Tally,
 }
+
+/// Something that happened to a pusher, as it happens.
+#[derive(Debug, Clone, Copy)]
+pub enum PushEvent<'a> {
+    /// The kept-alive connection ended; the next push reconnects.
+    ConnectionLost(&'a str),
+    /// A push was not answered 200 (connect failures included), by kind.
+    Failed(&'a str),
+}
+
+/// Called with every [`PushEvent`] on the pusher's thread.
+pub type PushObserver = Arc<dyn Fn(PushEvent<'_>) + Send + Sync>;
+
+/// Why a kept-alive connection ended, when the server closed it after answering.
+const CLOSED_BY_SERVER: &str = "answered with Connection: close";
 
 /// Everything a pusher thread needs.
 pub struct Pusher {
@@ -44,6 +66,7 @@ pub struct Pusher {
     pub phase: Duration,
     pub phases: Arc<Phases>,
     pub readiness: Arc<Readiness>,
+    pub observer: Option<PushObserver>,
 }
 
 impl Pusher {
@@ -59,21 +82,20 @@ impl Pusher {
         let mut frame = Frame::new(self.frame_bytes, self.index);
         let path = format!("/pump_push/{}", self.device_id);
         let head = http::push_request_head(&self.target, &self.device_id, self.frame_bytes);
-        let interval_ns = self.interval.as_nanos().max(1);
-        let start = Instant::now() + self.phase;
+        let mut ticker = Ticker::new(Instant::now() + self.phase, self.interval);
         let mut connection: Option<BufReader<TcpStream>> = None;
         let mut seq = 0;
-        let mut tick: u128 = 0;
         loop {
-            let due =
-                start + Duration::from_nanos(u64::try_from(tick * interval_ns).unwrap_or(u64::MAX));
-            if !self.phases.sleep_until(due) {
+            if !self.phases.sleep_until(ticker.due()) {
                 break;
             }
-            // The next tick still ahead; ticks missed while a push was slow are skipped.
-            tick = Instant::now().duration_since(start).as_nanos() / interval_ns + 1;
+            ticker.advance();
             seq += 1;
             let outcome = self.push(&mut connection, &mut frame, &head, seq);
+            if matches!(&outcome, Ok(answer) if answer.close) {
+                connection = None;
+                self.note(&mut stats, PushEvent::ConnectionLost(CLOSED_BY_SERVER));
+            }
             match outcome {
                 Ok(Answer {
                     status: 200,
@@ -88,7 +110,10 @@ impl Pusher {
                     }
                 }
                 Ok(answer) => {
-                    stats.failures.add(&format!("http {}", answer.status));
+                    self.note(
+                        &mut stats,
+                        PushEvent::Failed(&format!("http {}", answer.status)),
+                    );
                     let url = self.target.url(&path);
                     let reason = first_line(&answer.body);
                     self.readiness.failed(
@@ -97,8 +122,15 @@ impl Pusher {
                     );
                 }
                 Err(error) => {
-                    connection = None;
-                    stats.failures.add(http::failure_kind(&error));
+                    // Failures caused by the run ending are not the server's doing.
+                    if self.phases.stopping() {
+                        break;
+                    }
+                    let kind = http::failure_kind(&error);
+                    if connection.take().is_some() {
+                        self.note(&mut stats, PushEvent::ConnectionLost(kind));
+                    }
+                    self.note(&mut stats, PushEvent::Failed(kind));
                     let url = self.target.url(&path);
                     self.readiness.failed(self.index, format!("{url}: {error}"));
                 }
@@ -107,8 +139,19 @@ impl Pusher {
         stats
     }
 
-    /// Sends one frame and reads the answer, opening the connection if needed and dropping it
-    /// when the server says it will close it.
+    /// Counts `event` and passes it on to the observer.
+    fn note(&self, stats: &mut PusherStats, event: PushEvent<'_>) {
+        match event {
+            PushEvent::ConnectionLost(why) => stats.reconnects.add(why),
+            PushEvent::Failed(kind) => stats.failures.add(kind),
+        }
+        if let Some(observer) = &self.observer {
+            observer(event);
+        }
+    }
+
+    /// Sends one frame and reads the answer, opening the connection if needed. On an error the
+    /// connection, if one was open, is left for the caller to count as lost.
     fn push(
         &self,
         connection: &mut Option<BufReader<TcpStream>>,
@@ -128,11 +171,9 @@ impl Pusher {
         let mut response = http::read_response_head(reader)?;
         let body = http::read_short_body(reader, &mut response)?;
         let done = Instant::now();
-        if response.close {
-            *connection = None;
-        }
         Ok(Answer {
             status: response.status,
+            close: response.close,
             body,
             done,
             round_trip: u64::try_from(done.duration_since(sent).as_nanos()).unwrap_or(u64::MAX),
@@ -142,6 +183,8 @@ impl Pusher {
 
 struct Answer {
     status: u16,
+    /// The server will close the connection after this answer.
+    close: bool,
     body: Vec<u8>,
     done: Instant,
     round_trip: u64,

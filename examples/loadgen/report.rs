@@ -39,6 +39,7 @@ pub struct Report {
     pushes_accepted: u64,
     push_round_trip: Samples,
     push_failures: Tally,
+    push_reconnects: Tally,
     latency: Samples,
     fresh_total: u64,
     fresh_per_viewer: Vec<f64>,
@@ -74,6 +75,10 @@ impl Report {
         pushers
             .iter()
             .for_each(|p| push_failures.merge(&p.failures));
+        let mut push_reconnects = Tally::default();
+        pushers
+            .iter()
+            .for_each(|p| push_reconnects.merge(&p.reconnects));
         let mut viewer_failures = Tally::default();
         for viewer in viewers {
             let failures = match viewer.behaviour {
@@ -97,6 +102,7 @@ impl Report {
             pushes_accepted: pushers.iter().map(|p| p.accepted).sum(),
             push_round_trip: Samples::merge(pushers.iter().map(|p| &p.round_trips[..])),
             push_failures,
+            push_reconnects,
             latency: Samples::merge(of(Behaviour::Normal).map(|v| &v.latencies[..])),
             fresh_total: of(Behaviour::Normal).map(|v| v.fresh).sum(),
             fresh_per_viewer: of(Behaviour::Normal)
@@ -158,10 +164,12 @@ impl Report {
             (
                 "pushes",
                 format!(
-                    "{} accepted ({:.2}/s per device); failures over the whole run: {}",
+                    "{} accepted ({:.2}/s per device); failures over the whole run: {}; \
+                     kept-alive connections lost: {}",
                     self.pushes_accepted,
                     self.push_rate_per_device(),
-                    self.push_failures
+                    self.push_failures,
+                    self.push_reconnects
                 ),
             ),
             (
@@ -279,6 +287,7 @@ impl Report {
         json.number("push_rtt_p99_ms", self.push_round_trip.percentile_ms(99.0));
         json.integer("push_errors", self.push_failures.total());
         json.string("push_errors_by_kind", &self.push_failures.to_string());
+        json.integer("push_reconnects", self.push_reconnects.total());
         json.number("latency_p50_ms", self.latency.percentile_ms(50.0));
         json.number("latency_p99_ms", self.latency.percentile_ms(99.0));
         json.number("latency_max_ms", self.latency.max_ms());

@@ -76,6 +76,7 @@ fn measure(config: &Config, phases: &Arc<Phases>) -> Result<Report, LoadError> {
             phase: config.push_interval() * index / config.devices.max(1),
             phases: Arc::clone(phases),
             readiness: Arc::clone(&readiness),
+            observer: None,
         };
         match pusher.spawn() {
             Ok(handle) => pushers.push(handle),

@@ -1,0 +1,207 @@
+//! What the relay process holds: threads, open descriptors and resident memory, from `/proc`.
+//!
+//! These are what an attack can pin (a thread and two descriptors per connection, buffers per
+//! request), so they are read at the baseline, sampled for their peak during the attack and
+//! polled afterwards until they are back within an allowance of the baseline. The allowance
+//! absorbs what is legitimately in flux: idle pool threads that exit after a few seconds,
+//! a viewer reconnecting, the allocator keeping some freed memory.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::clock::{Clock, Phases};
+use crate::proc_stats;
+use crate::THREAD_STACK_BYTES;
+
+const SAMPLE_PERIOD: Duration = Duration::from_millis(100);
+
+/// One reading of the relay's holdings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub threads: u64,
+    pub fds: u64,
+    pub rss_kb: u64,
+}
+
+impl Usage {
+    /// Reads `/proc/PID`; an error means the process has exited.
+    pub fn read(pid: u32) -> io::Result<Usage> {
+        let sample = proc_stats::read(pid)?;
+        let fds = fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64;
+        Ok(Usage {
+            threads: sample.threads,
+            fds,
+            rss_kb: sample.rss_kb,
+        })
+    }
+
+    fn max(self, other: Usage) -> Usage {
+        Usage {
+            threads: self.threads.max(other.threads),
+            fds: self.fds.max(other.fds),
+            rss_kb: self.rss_kb.max(other.rss_kb),
+        }
+    }
+
+    pub fn rss_mb(&self) -> f64 {
+        self.rss_kb as f64 / 1024.0
+    }
+}
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} threads, {} fds, RSS {:.1} MB",
+            self.threads,
+            self.fds,
+            self.rss_mb()
+        )
+    }
+}
+
+/// The relay's threads by name, most numerous first: `sp-handler ×40, streampump ×12`.
+/// Says whose threads are left over when the count does not come back.
+pub fn thread_names(pid: u32) -> String {
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            let name = fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            *names.entry(name.trim().to_string()).or_default() += 1;
+        }
+    }
+    let mut names: Vec<(String, usize)> = names.into_iter().collect();
+    names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    names
+        .iter()
+        .map(|(name, count)| format!("{name} ×{count}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What glibc's cache of freed thread stacks may keep resident after a burst of threads. glibc
+/// keeps up to 40 MiB of exited threads' stacks for reuse, and the pages those stacks touched
+/// stay in RSS (measured: about 5 MB after a thousand short connections, gone with
+/// `GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0`). musl, used for the static release
+/// builds, keeps no such cache. RELIABILITY.md explains it.
+const GLIBC_STACK_CACHE_KB: u64 = if cfg!(target_env = "gnu") {
+    8 * 1024
+} else {
+    0
+};
+
+/// How far above the baseline the relay may stay once an attack is over.
+#[derive(Debug, Clone, Copy)]
+pub struct Allowance {
+    pub threads: u64,
+    pub fds: u64,
+    pub rss_kb: u64,
+}
+
+impl Allowance {
+    pub const AFTER_ATTACK: Allowance = Allowance {
+        threads: 8,
+        fds: 16,
+        rss_kb: 8 * 1024 + GLIBC_STACK_CACHE_KB,
+    };
+
+    /// This allowance with what an attack is known to leave behind added.
+    pub fn plus(self, leftover: Option<&Leftover>) -> Allowance {
+        match leftover {
+            Some(leftover) => Allowance {
+                threads: self.threads + leftover.threads,
+                fds: self.fds + leftover.fds,
+                rss_kb: self.rss_kb,
+            },
+            None => self,
+        }
+    }
+
+    /// `None` when `now` is within the allowance, else what is over, with the numbers.
+    pub fn excess(&self, baseline: Usage, now: Usage) -> Option<String> {
+        let mut over = Vec::new();
+        if now.threads > baseline.threads + self.threads {
+            over.push(format!(
+                "threads {} > baseline {} + {}",
+                now.threads, baseline.threads, self.threads
+            ));
+        }
+        if now.fds > baseline.fds + self.fds {
+            over.push(format!(
+                "fds {} > baseline {} + {}",
+                now.fds, baseline.fds, self.fds
+            ));
+        }
+        if now.rss_kb > baseline.rss_kb + self.rss_kb {
+            over.push(format!(
+                "RSS {} kB > baseline {} kB + {} kB",
+                now.rss_kb, baseline.rss_kb, self.rss_kb
+            ));
+        }
+        (!over.is_empty()).then(|| over.join(", "))
+    }
+}
+
+/// Threads and descriptors an attack is known to leave in the relay for good (a documented
+/// hazard that nothing outside tiny_http can free), allowed on top of
+/// [`Allowance::AFTER_ATTACK`] and named in the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    pub threads: u64,
+    pub fds: u64,
+    /// One sentence for the report: what leaves them and why.
+    pub why: String,
+}
+
+/// Samples the relay every 100 ms in a thread of its own and keeps the peaks.
+pub struct PeakSampler {
+    phases: Arc<Phases>,
+    handle: Option<JoinHandle<Usage>>,
+}
+
+impl PeakSampler {
+    pub fn start(pid: u32) -> PeakSampler {
+        let phases = Arc::new(Phases::new(Clock::start()));
+        let stop = Arc::clone(&phases);
+        let handle = thread::Builder::new()
+            .name("abuse-sampler".into())
+            .stack_size(THREAD_STACK_BYTES)
+            .spawn(move || {
+                let mut peak = Usage::default();
+                let mut next = Instant::now();
+                while let Ok(usage) = Usage::read(pid) {
+                    peak = peak.max(usage);
+                    next += SAMPLE_PERIOD;
+                    if !stop.sleep_until(next) {
+                        break;
+                    }
+                }
+                peak
+            })
+            .expect("start the sampler thread");
+        PeakSampler {
+            phases,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops sampling and returns the peaks (of each figure separately).
+    pub fn finish(mut self) -> Usage {
+        self.phases.stop();
+        self.handle
+            .take()
+            .and_then(|handle| handle.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for PeakSampler {
+    fn drop(&mut self) {
+        self.phases.stop();
+    }
+}
