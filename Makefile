@@ -66,7 +66,7 @@ SOAK_SECONDS ?= 600
 
 # A long run at 10 x 10 x 15 fps that records RSS, threads and descriptors every 10 s.
 soak:
-	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --locked --test abuse soak -- --ignored --nocapture
+	ABUSE_SCALE=full SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --locked --test abuse soak -- --ignored --nocapture
 
 # The reference server is built from source with Debian's Go.
 bench-deps:

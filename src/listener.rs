@@ -78,9 +78,12 @@ fn set_int(
 }
 
 fn set_send_timeout(listener: &TcpListener, timeout: Duration) -> io::Result<()> {
+    // `time_t` is 32 bits on some targets (and its width is changing in musl), so the seconds
+    // are clamped to what any width holds and the field types are left to inference.
+    let seconds = timeout.as_secs().min(i32::MAX as u64);
     let value = libc::timeval {
-        tv_sec: timeout.as_secs().try_into().unwrap_or(libc::time_t::MAX),
-        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+        tv_sec: seconds as _,
+        tv_usec: timeout.subsec_micros() as _,
     };
     set_option(listener, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &value)
 }
