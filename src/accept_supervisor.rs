@@ -18,17 +18,24 @@
 //! closing idle connections), so that the new server does not die at once on the same
 //! shortage, and rebuilds that follow each other quickly (a flood of connections that keeps
 //! exhausting descriptors) back off up to [`MAX_BACKOFF`]; meanwhile the kernel queues new
-//! connections. Only if no descriptors come free for [`HEADROOM_WAIT`] does the relay exit
-//! non-zero and leave it to the service manager.
+//! connections. Only if no descriptors come free for [`HEADROOM_WAIT`], or more than
+//! [`MAX_QUICK_DEATHS`] servers in a row die young (something other than a passing shortage),
+//! does the relay exit non-zero and leave it to the service manager.
 //!
 //! The accept error arrives through `recv`. A panic is noticed by a panic hook, which cannot
 //! tell tiny_http's accept thread from its connection threads (all unnamed); so after a panic,
 //! and every [`PROBE_PERIOD`] regardless, the supervisor asks its own `/healthz` over loopback.
-//! No answer twice in a row means nobody accepts: rebuild.
+//! A connection that is accepted by the kernel but gets no answer, twice in a row, means
+//! nobody accepts: rebuild. Anything else proves nothing and rebuilds nothing: a probe that
+//! cannot connect (no descriptor to spare, the listening address gone from its interface, no
+//! IPv6 loopback for a `[::]` listener), or one that waited while dispatch was blocked on busy
+//! handlers (`dispatch_stalls`), since the probe waits in the same queue.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -36,6 +43,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use tiny_http::{Request, Server};
 
+use crate::dispatch_stalls::DispatchStalls;
 use crate::own_sockets;
 
 /// How often the accept loop is checked when nothing suggests a problem.
@@ -50,6 +58,13 @@ const STABLE_LIFE: Duration = Duration::from_secs(60);
 /// Delays between quick successive rebuilds: doubling from the first, up to the second.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Inconclusive probes in a row after which the supervisor stops asking until the next alarm
+/// or period.
+const MAX_INCONCLUSIVE: usize = 30;
+/// Servers in a row that die before [`STABLE_LIFE`] before the relay gives up.
+pub const MAX_QUICK_DEATHS: usize = 30;
+/// How long a dispatch thread blocks in `recv` before it checks whether it has been replaced.
+const RECV_SLICE: Duration = Duration::from_secs(1);
 /// Descriptors that must be free before a new server is started.
 const HEADROOM: usize = 16;
 /// How long to wait for that headroom before giving up.
@@ -95,6 +110,8 @@ impl Alarms {
 pub enum Stopped {
     /// A server could not be built even after waiting for resources.
     CannotRebuild(io::Error),
+    /// More than [`MAX_QUICK_DEATHS`] servers in a row stopped accepting soon after starting.
+    KeepsDying,
 }
 
 /// Serves requests with `handle` (called on a dispatch thread) for as long as the accept loop
@@ -104,39 +121,76 @@ pub fn serve(
     listener: TcpListener,
     stack_bytes: usize,
     retire_after: Duration,
+    stalls: Arc<DispatchStalls>,
     handle: Arc<dyn Fn(Request) + Send + Sync>,
 ) -> Result<(), Stopped> {
     let local = listener.local_addr().map_err(Stopped::CannotRebuild)?;
-    let probe_target = own_sockets::reachable(local);
+    let prober = Prober {
+        target: own_sockets::reachable(local),
+        stalls,
+    };
     let alarms = Arc::new(Alarms::default());
     install_panic_hook(Arc::clone(&alarms));
     let mut backoff = Duration::ZERO;
+    let mut quick_deaths = 0;
     let mut generation = 0;
     loop {
         let born = Instant::now();
-        let server = listener
-            .try_clone()
-            .and_then(|copy| Server::from_listener(copy, None).map_err(io::Error::other))
-            .map_err(Stopped::CannotRebuild)?;
+        let server = build_server(&listener, generation)?;
+        let replaced = Arc::new(AtomicBool::new(false));
         let dispatch = Dispatch {
             generation,
             retire_after,
             handle: Arc::clone(&handle),
             alarms: Arc::clone(&alarms),
+            replaced: Arc::clone(&replaced),
         };
         dispatch
             .start(server, stack_bytes)
             .map_err(Stopped::CannotRebuild)?;
-        watch_until_dead(&alarms, probe_target);
-        backoff = if born.elapsed() >= STABLE_LIFE {
-            Duration::ZERO
+        watch_until_dead(&alarms, &prober);
+        // Its connections are served until they go quiet; then its thread ends.
+        replaced.store(true, Ordering::Release);
+        if born.elapsed() >= STABLE_LIFE {
+            backoff = Duration::ZERO;
+            quick_deaths = 0;
         } else {
-            (backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF)
-        };
+            backoff = (backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
+            quick_deaths += 1;
+            if quick_deaths > MAX_QUICK_DEATHS {
+                return Err(Stopped::KeepsDying);
+            }
+        }
         thread::sleep(backoff);
         wait_for_headroom().map_err(Stopped::CannotRebuild)?;
         generation += 1;
         log::warn!("starting a new HTTP server on the same socket ({generation} so far)");
+    }
+}
+
+/// A tiny_http server on a duplicate of the listening socket. Starting its accept thread can
+/// fail where tiny_http panics (no thread can be started); after the first server that is
+/// retried while descriptors and threads may come free.
+fn build_server(listener: &TcpListener, generation: usize) -> Result<Server, Stopped> {
+    let mut attempt = 0;
+    loop {
+        let built = listener.try_clone().and_then(|copy| {
+            match panic::catch_unwind(AssertUnwindSafe(|| Server::from_listener(copy, None))) {
+                Ok(Ok(server)) => Ok(server),
+                Ok(Err(error)) => Err(io::Error::other(error)),
+                Err(_) => Err(io::Error::other("cannot start tiny_http's accept thread")),
+            }
+        });
+        match built {
+            Ok(server) => return Ok(server),
+            Err(error) if generation > 0 && attempt < MAX_QUICK_DEATHS => {
+                log::warn!("cannot start a new HTTP server yet ({error}); retrying");
+                attempt += 1;
+                thread::sleep(MAX_BACKOFF);
+                wait_for_headroom().map_err(Stopped::CannotRebuild)?;
+            }
+            Err(error) => return Err(Stopped::CannotRebuild(error)),
+        }
     }
 }
 
@@ -169,6 +223,9 @@ struct Dispatch {
     retire_after: Duration,
     handle: Arc<dyn Fn(Request) + Send + Sync>,
     alarms: Arc<Alarms>,
+    /// Set when a newer server has taken over (its accept thread died without a word, after a
+    /// panic, or it was judged dead by the probe).
+    replaced: Arc<AtomicBool>,
 }
 
 impl Dispatch {
@@ -185,9 +242,10 @@ impl Dispatch {
     }
 
     fn run(&self, server: &Server) {
-        loop {
-            match server.recv() {
-                Ok(request) => (self.handle)(request),
+        while !self.replaced.load(Ordering::Acquire) {
+            match server.recv_timeout(RECV_SLICE) {
+                Ok(Some(request)) => (self.handle)(request),
+                Ok(None) => {}
                 Err(error) => {
                     log::error!("the HTTP server stopped accepting connections: {error}");
                     self.alarms.raise(Alarm::AcceptFailed);
@@ -203,12 +261,12 @@ impl Dispatch {
 }
 
 /// Returns once the current server is known to accept no more.
-fn watch_until_dead(alarms: &Alarms, probe_target: SocketAddr) {
+fn watch_until_dead(alarms: &Alarms, prober: &Prober) {
     loop {
         match alarms.wait(PROBE_PERIOD) {
             Some(Alarm::AcceptFailed) => return,
             Some(Alarm::Panicked) | None => {
-                if confirmed_dead(probe_target) {
+                if prober.confirmed_dead() {
                     log::error!("the HTTP server does not answer its own health check");
                     return;
                 }
@@ -217,51 +275,76 @@ fn watch_until_dead(alarms: &Alarms, probe_target: SocketAddr) {
     }
 }
 
-/// Probes until the answer is clear: alive after one answer, dead after two probes in a row
-/// got none. While this process has no descriptor to spare for a probe nothing can be learned
-/// (and nothing rebuilt), so it keeps asking every [`PROBE_RETRY`].
-fn confirmed_dead(target: SocketAddr) -> bool {
-    let mut unanswered = 0;
-    loop {
-        match probe_answer(target, PROBE_TIMEOUT) {
-            Probe::Answered => return false,
-            Probe::Unanswered => {
-                unanswered += 1;
-                if unanswered == 2 {
-                    return true;
+/// Asks the relay's own `/healthz`.
+struct Prober {
+    target: SocketAddr,
+    stalls: Arc<DispatchStalls>,
+}
+
+impl Prober {
+    /// Probes until the answer is clear: alive after one answer, dead after two accepted
+    /// connections in a row got none. Inconclusive probes are retried every [`PROBE_RETRY`], up
+    /// to [`MAX_INCONCLUSIVE`] times, after which the server is given the benefit of the doubt.
+    fn confirmed_dead(&self) -> bool {
+        let mut unanswered = 0;
+        for _ in 0..MAX_INCONCLUSIVE {
+            match self.probe() {
+                Probe::Answered => return false,
+                Probe::Unanswered => {
+                    unanswered += 1;
+                    if unanswered == 2 {
+                        return true;
+                    }
                 }
+                Probe::Inconclusive => unanswered = 0,
             }
-            Probe::NoDescriptor => {}
+            thread::sleep(PROBE_RETRY);
         }
-        thread::sleep(PROBE_RETRY);
+        false
+    }
+
+    fn probe(&self) -> Probe {
+        if self.stalls.within(Duration::ZERO) {
+            return Probe::Inconclusive;
+        }
+        match probe_answer(self.target, PROBE_TIMEOUT) {
+            // Dispatch blocked meanwhile: the probe waited in line, which proves nothing.
+            Probe::Unanswered if self.stalls.within(PROBE_TIMEOUT) => Probe::Inconclusive,
+            answer => answer,
+        }
     }
 }
 
 #[derive(Debug, PartialEq, Eq)]
 enum Probe {
     Answered,
+    /// Connected, but no HTTP answer in time.
     Unanswered,
-    NoDescriptor,
+    /// Could not tell (see the module docs).
+    Inconclusive,
 }
 
 /// Asks `GET /healthz` on our own address.
 fn probe_answer(target: SocketAddr, timeout: Duration) -> Probe {
-    match probe(target, timeout) {
+    let mut connection = match TcpStream::connect_timeout(&target, timeout) {
+        Ok(connection) => connection,
+        Err(error) => {
+            log::debug!("health probe could not connect: {error}");
+            return Probe::Inconclusive;
+        }
+    };
+    match ask(&mut connection, timeout) {
         Ok(true) => Probe::Answered,
         Ok(false) => Probe::Unanswered,
-        Err(error) if matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-            log::debug!("health probe postponed: {error}");
-            Probe::NoDescriptor
-        }
         Err(error) => {
-            log::debug!("health probe failed: {error}");
+            log::debug!("health probe got no answer: {error}");
             Probe::Unanswered
         }
     }
 }
 
-fn probe(target: SocketAddr, timeout: Duration) -> io::Result<bool> {
-    let mut connection = TcpStream::connect_timeout(&target, timeout)?;
+/// Sends `GET /healthz` and says whether an HTTP answer starts within `timeout`.
+fn ask(connection: &mut TcpStream, timeout: Duration) -> io::Result<bool> {
     connection.set_read_timeout(Some(timeout))?;
     connection.set_write_timeout(Some(timeout))?;
     connection.write_all(b"GET /healthz HTTP/1.0\r\n\r\n")?;
@@ -334,11 +417,30 @@ mod tests {
             Probe::Unanswered
         );
         drop(listener);
-        // Nobody listening at all: refused.
+        // Nobody listening at all: refused, which says nothing about our accept loop (the
+        // address may just be unreachable from here).
         assert_eq!(
             probe_answer(target, Duration::from_millis(200)),
-            Probe::Unanswered
+            Probe::Inconclusive
         );
+    }
+
+    #[test]
+    fn a_probe_during_a_dispatch_stall_proves_nothing() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stalls = Arc::new(DispatchStalls::default());
+        let prober = Prober {
+            target: listener.local_addr().unwrap(),
+            stalls: Arc::clone(&stalls),
+        };
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let staller = thread::spawn(move || stalls.during(|| blocked.recv()));
+        while !prober.stalls.within(Duration::ZERO) {
+            thread::yield_now();
+        }
+        assert_eq!(prober.probe(), Probe::Inconclusive);
+        release.send(()).unwrap();
+        staller.join().unwrap().unwrap();
     }
 
     #[test]

@@ -88,9 +88,9 @@ pub struct Args {
     #[argh(option)]
     pub request_timeout: Option<String>,
 
-    /// a push whose body has not fully arrived this long after its headers is cut off, so a
-    /// phone that vanished or trickles cannot hold a thread [STREAMPUMP_PUSH_TIMEOUT]
-    /// (default 60s)
+    /// a request body (a push, or any other) that has not fully arrived this long after its
+    /// headers is cut off, so a phone that vanished or trickles cannot hold a thread
+    /// [STREAMPUMP_PUSH_TIMEOUT] (default 60s)
     #[argh(option)]
     pub push_timeout: Option<String>,
 

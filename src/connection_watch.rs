@@ -32,7 +32,11 @@
 //! request's own response slot before it can write its 505, which never happens. Nothing
 //! outside tiny_http can release it. Such connections stay open after the shutdown; the watch
 //! counts them, and when more than [`MAX_STUCK`] have piled up it exits the process non-zero
-//! so that the service manager starts a clean one (the same policy as `absurd_bodies`).
+//! so that the service manager starts a clean one (the same policy as `absurd_bodies`). A
+//! request queued inside tiny_http while dispatch is blocked looks the same (its connection
+//! is idle to the watch and stays open after the shutdown until dispatch gets to it), so
+//! nothing counts as stuck while dispatch is blocked or was within [`STUCK_AFTER`]
+//! (`dispatch_stalls`).
 //!
 //! The same scan finds connections stranded in tiny_http's pool queue (`pool_nudge`).
 
@@ -44,6 +48,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::dispatch_stalls::DispatchStalls;
 use crate::own_sockets::{self, OwnSocket, Scanner};
 use crate::pool_nudge::{self, StrandedConnections};
 
@@ -64,8 +69,9 @@ const REPORT_PERIOD: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Work {
     Stream,
-    /// A push, which must have received its body by `deadline`.
-    Push {
+    /// A request with a body (a push, or anything else that sends one), which must have been
+    /// received, or discarded, by `deadline`.
+    Upload {
         deadline: Instant,
     },
     Other,
@@ -83,6 +89,7 @@ pub struct Limits {
 pub struct Connections {
     peers: Mutex<HashMap<SocketAddr, PeerState>>,
     limits: Limits,
+    stalls: Arc<DispatchStalls>,
 }
 
 /// What is known of one connection (peers are connections: the address includes the port).
@@ -124,7 +131,7 @@ impl Drop for InProgress {
         entry.requests = entry.requests.saturating_sub(1);
         match self.work {
             Work::Stream => entry.streams = entry.streams.saturating_sub(1),
-            Work::Push { deadline } => {
+            Work::Upload { deadline } => {
                 if let Some(index) = entry.deadlines.iter().position(|d| *d == deadline) {
                     entry.deadlines.swap_remove(index);
                 }
@@ -148,10 +155,11 @@ pub struct Begun {
 }
 
 impl Connections {
-    pub fn new(limits: Limits) -> Arc<Connections> {
+    pub fn new(limits: Limits, stalls: Arc<DispatchStalls>) -> Arc<Connections> {
         Arc::new(Connections {
             peers: Mutex::new(HashMap::new()),
             limits,
+            stalls,
         })
     }
 
@@ -180,7 +188,7 @@ impl Connections {
         entry.requests += 1;
         match work {
             Work::Stream => entry.streams += 1,
-            Work::Push { deadline } => entry.deadlines.push(deadline),
+            Work::Upload { deadline } => entry.deadlines.push(deadline),
             Work::Other => {}
         }
         Begun {
@@ -260,23 +268,22 @@ impl Connections {
                 }
             };
             warned = false;
+            shut.retain(|inode, _| scan.all_sockets.contains(inode));
             // The relay's own short-lived connections to itself (nudges, probes) are not
-            // clients.
+            // clients, and connections already shut down are no longer served.
             let sockets: Vec<OwnSocket> = scan
                 .connections
                 .into_iter()
-                .filter(|socket| socket.peer != own_address)
+                .filter(|socket| socket.peer != own_address && !shut.contains_key(&socket.inode))
                 .collect();
-            pool_nudge::nudge_pool(own_address, stranded.update(&sockets));
             let now = Instant::now();
-            let verdicts = self.judge(&sockets, &self.peer_states(now), &mut idle_since, now);
+            if !self.stalls.within(STUCK_AFTER) {
+                exit_if_too_many_stuck(&shut, now);
+            }
+            let peers = self.peer_states(now);
+            let verdicts = self.judge(&sockets, &peers, &mut idle_since, now);
             self.forget_departed(&sockets);
-            shut.retain(|inode, _| scan.all_sockets.contains(inode));
-            exit_if_too_many_stuck(&shut, now);
             for (socket, reason) in verdicts {
-                if shut.contains_key(&socket.inode) {
-                    continue;
-                }
                 if own_sockets::shutdown_connection(socket) {
                     shut.insert(socket.inode, now);
                     log::debug!(
@@ -287,6 +294,15 @@ impl Connections {
                     closed.count(reason);
                 }
             }
+            // Last, as nudges take time and the verdicts above use the scan: a connection with
+            // a request in progress is being read, whatever its unread bytes say.
+            let waiting: Vec<OwnSocket> = sockets
+                .into_iter()
+                .filter(|socket| {
+                    !peers.contains_key(&socket.peer) && !shut.contains_key(&socket.inode)
+                })
+                .collect();
+            pool_nudge::nudge_pool(own_address, stranded.update(&waiting));
             closed.report_if_due(now);
         }
     }
@@ -449,10 +465,13 @@ mod tests {
     }
 
     fn connections(max_idle: usize) -> Arc<Connections> {
-        Connections::new(Limits {
-            request_timeout: Duration::from_secs(10),
-            max_idle,
-        })
+        Connections::new(
+            Limits {
+                request_timeout: Duration::from_secs(10),
+                max_idle,
+            },
+            Arc::default(),
+        )
     }
 
     fn reasons(verdicts: &[(&OwnSocket, CloseReason)]) -> Vec<(u64, CloseReason)> {
@@ -516,7 +535,9 @@ mod tests {
         let mut idle_since = HashMap::new();
         for second in 0..30 {
             let now = start + Duration::from_secs(second);
-            let peers = HashMap::from([(peer, Seen::IdleSince(now - Duration::from_millis(60)))]);
+            let last_request =
+                start + Duration::from_secs(second).saturating_sub(Duration::from_millis(60));
+            let peers = HashMap::from([(peer, Seen::IdleSince(last_request.max(start)))]);
             assert!(watch
                 .judge(&sockets, &peers, &mut idle_since, now)
                 .is_empty());
@@ -586,7 +607,7 @@ mod tests {
         ];
         let peers = HashMap::from([(
             pusher.peer,
-            Seen::IdleSince(now - Duration::from_millis(50)),
+            Seen::IdleSince(start + Duration::from_millis(4_950)),
         )]);
         let verdicts = watch.judge(&all, &peers, &mut idle_since, now);
         let closed = reasons(&verdicts);
@@ -600,7 +621,7 @@ mod tests {
         let now = Instant::now();
         let pusher: SocketAddr = "127.0.0.1:2001".parse().unwrap();
         let viewer: SocketAddr = "127.0.0.1:2002".parse().unwrap();
-        let push = watch.begin(Some(pusher), Work::Push { deadline: now });
+        let push = watch.begin(Some(pusher), Work::Upload { deadline: now });
         let stream = watch.begin(Some(viewer), Work::Stream);
         assert!(!stream.behind_stream);
         let states = watch.peer_states(now);
@@ -626,11 +647,9 @@ mod tests {
 
     #[test]
     fn connections_open_long_after_their_shutdown_count_as_stuck() {
-        let now = Instant::now();
-        let shut = HashMap::from([
-            (1, now - STUCK_AFTER - Duration::from_secs(1)),
-            (2, now - Duration::from_secs(1)),
-        ]);
+        let base = Instant::now();
+        let shut = HashMap::from([(1, base), (2, base + STUCK_AFTER)]);
+        let now = base + STUCK_AFTER + Duration::from_secs(1);
         assert_eq!(count_stuck(&shut, now), 1);
     }
 
@@ -641,7 +660,7 @@ mod tests {
         let pusher: SocketAddr = "127.0.0.1:2001".parse().unwrap();
         let _push = watch.begin(
             Some(pusher),
-            Work::Push {
+            Work::Upload {
                 deadline: now + Duration::from_secs(5),
             },
         );

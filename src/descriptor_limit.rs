@@ -20,8 +20,10 @@ pub fn needed_for(max_connections: usize) -> u64 {
         .saturating_add(BASE_DESCRIPTORS)
 }
 
-/// Idle connections that fit in a quarter of what `limit` leaves beyond the base: the rest is
-/// kept for busy connections, whose number `handler_slots` bounds.
+/// Idle connections whose descriptors (two each) fill half of what `limit` leaves beyond the
+/// base; the other half is kept for busy connections. This keeps idle connections alone from
+/// exhausting the limit; busy ones (bounded by `handler_slots`) can still, when the limit is
+/// below [`needed_for`], which the relay warns about at start.
 pub fn idle_connections_within(limit: u64) -> usize {
     let spare = limit.saturating_sub(BASE_DESCRIPTORS) / 4;
     usize::try_from(spare).unwrap_or(usize::MAX)

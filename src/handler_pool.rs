@@ -26,6 +26,8 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 
+use crate::dispatch_stalls::DispatchStalls;
+
 /// A request handler, ready to run.
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -35,6 +37,7 @@ pub const IDLE_EXIT: Duration = Duration::from_secs(5);
 pub const MAX_IDLE: usize = 8;
 
 pub struct HandlerPool {
+    stalls: Arc<DispatchStalls>,
     idle_threads: Sender<Job>,
     work: Receiver<Job>,
     idle: Arc<AtomicUsize>,
@@ -59,9 +62,11 @@ impl Drop for Alive {
 }
 
 impl HandlerPool {
-    pub fn new(stack_bytes: usize) -> HandlerPool {
+    /// A pool whose waits for a free thread are recorded in `stalls`.
+    pub fn new(stack_bytes: usize, stalls: Arc<DispatchStalls>) -> HandlerPool {
         let (idle_threads, work) = crossbeam_channel::bounded(0);
         HandlerPool {
+            stalls,
             idle_threads,
             work,
             idle: Arc::new(AtomicUsize::new(0)),
@@ -120,8 +125,8 @@ impl HandlerPool {
             return Ok(());
         };
         log::warn!("cannot start a handler thread ({error}); waiting for a free one");
-        self.idle_threads
-            .send_timeout(job, patience)
+        self.stalls
+            .during(|| self.idle_threads.send_timeout(job, patience))
             .map_err(|refused| (error, refused.into_inner()))
     }
 }
@@ -133,7 +138,7 @@ mod tests {
 
     #[test]
     fn runs_jobs_and_reuses_idle_threads() {
-        let pool = HandlerPool::new(64 * 1024);
+        let pool = HandlerPool::new(64 * 1024, Arc::default());
         let (done, finished) = mpsc::channel();
         for round in 0..3 {
             let done = done.clone();
@@ -153,7 +158,7 @@ mod tests {
 
     #[test]
     fn busy_threads_do_not_delay_new_jobs() {
-        let pool = HandlerPool::new(64 * 1024);
+        let pool = HandlerPool::new(64 * 1024, Arc::default());
         let (release, blocked) = mpsc::channel::<()>();
         pool.run(
             Box::new(move || {
@@ -173,7 +178,7 @@ mod tests {
 
     #[test]
     fn after_a_burst_only_a_few_threads_stay_idle() {
-        let pool = HandlerPool::new(64 * 1024);
+        let pool = HandlerPool::new(64 * 1024, Arc::default());
         let (release, blocked) = crossbeam_channel::unbounded::<()>();
         let (done, finished) = mpsc::channel();
         let burst = 40;
@@ -222,7 +227,7 @@ mod tests {
 
     #[test]
     fn a_panicking_job_does_not_stop_the_pool() {
-        let pool = HandlerPool::new(64 * 1024);
+        let pool = HandlerPool::new(64 * 1024, Arc::default());
         let (done, finished) = mpsc::channel();
         let guard_dropped = Arc::new(Mutex::new(false));
         struct SetOnDrop(Arc<Mutex<bool>>);

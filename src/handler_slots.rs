@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::dispatch_stalls::DispatchStalls;
+
 #[derive(Debug)]
 pub struct HandlerSlots {
     in_use: Mutex<InUse>,
@@ -53,20 +55,41 @@ impl HandlerSlots {
     }
 
     /// Takes a slot: a serving one while fewer than `limit` handlers serve, else a refusing
-    /// one from the reserve, else waits for either.
-    pub fn acquire(self: &Arc<Self>) -> Slot {
-        let mut in_use = self.in_use.lock();
-        let admission = loop {
-            if in_use.serving < self.limit {
-                in_use.serving += 1;
-                break Admission::Serve;
+    /// one from the reserve, else waits for either (recorded in `stalls`).
+    pub fn acquire(self: &Arc<Self>, stalls: &DispatchStalls) -> Slot {
+        if let Some(slot) = self.try_acquire() {
+            return slot;
+        }
+        stalls.during(|| {
+            let mut in_use = self.in_use.lock();
+            loop {
+                if let Some(admission) = self.admit(&mut in_use) {
+                    break self.slot(admission);
+                }
+                self.freed.wait(&mut in_use);
             }
-            if in_use.refusing < self.reserve {
-                in_use.refusing += 1;
-                break Admission::Refuse;
-            }
-            self.freed.wait(&mut in_use);
-        };
+        })
+    }
+
+    /// Takes a slot if one is free now.
+    pub fn try_acquire(self: &Arc<Self>) -> Option<Slot> {
+        let admission = self.admit(&mut self.in_use.lock())?;
+        Some(self.slot(admission))
+    }
+
+    fn admit(&self, in_use: &mut InUse) -> Option<Admission> {
+        if in_use.serving < self.limit {
+            in_use.serving += 1;
+            return Some(Admission::Serve);
+        }
+        if in_use.refusing < self.reserve {
+            in_use.refusing += 1;
+            return Some(Admission::Refuse);
+        }
+        None
+    }
+
+    fn slot(self: &Arc<Self>, admission: Admission) -> Slot {
         Slot {
             slots: Arc::clone(self),
             admission,
@@ -109,30 +132,40 @@ mod tests {
     #[test]
     fn serves_up_to_the_limit_then_refuses_from_the_reserve() {
         let slots = Arc::new(HandlerSlots::new(2));
-        let first = slots.acquire();
-        let second = slots.acquire();
-        let third = slots.acquire();
+        let first = slots.acquire(&DispatchStalls::default());
+        let second = slots.acquire(&DispatchStalls::default());
+        let third = slots.acquire(&DispatchStalls::default());
         assert_eq!(
             [first.admission, second.admission, third.admission],
             [Admission::Serve, Admission::Serve, Admission::Refuse]
         );
         drop(first);
-        assert_eq!(slots.acquire().admission, Admission::Serve);
+        assert_eq!(
+            slots.acquire(&DispatchStalls::default()).admission,
+            Admission::Serve
+        );
         drop((second, third));
         assert_eq!(slots.serving(), 0);
     }
 
     #[test]
-    fn waits_when_the_reserve_is_used_up() {
+    fn waits_when_the_reserve_is_used_up_and_records_the_stall() {
         let slots = Arc::new(HandlerSlots::new(1));
-        let taken: Vec<Slot> = (0..1 + reserve_for(1)).map(|_| slots.acquire()).collect();
+        let stalls = Arc::new(DispatchStalls::default());
+        let taken: Vec<Slot> = (0..1 + reserve_for(1))
+            .map(|_| slots.acquire(&stalls))
+            .collect();
+        assert!(!stalls.within(Duration::from_secs(60)), "no wait yet");
         let waiter = {
             let slots = Arc::clone(&slots);
-            thread::spawn(move || slots.acquire().admission)
+            let stalls = Arc::clone(&stalls);
+            thread::spawn(move || slots.acquire(&stalls).admission)
         };
         thread::sleep(Duration::from_millis(50));
         assert!(!waiter.is_finished(), "must wait for a free slot");
+        assert!(stalls.within(Duration::ZERO), "the wait is a stall");
         drop(taken);
         assert_eq!(waiter.join().unwrap(), Admission::Serve);
+        assert!(stalls.within(Duration::from_secs(60)));
     }
 }

@@ -15,9 +15,10 @@
 //!   [`give_back`] every few seconds.
 
 /// Blocks this large or larger are mapped on their own and returned to the system when freed.
-/// Ordinary frames (30–100 KB) stay below it.
+/// Phone frames (30–500 KB) stay below it, so a push does not map and unmap its buffer; a
+/// megabyte header line, which tiny_http buffers whole, goes above it.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD_BYTES: libc::c_int = 256 * 1024;
+const MMAP_THRESHOLD_BYTES: libc::c_int = 1024 * 1024;
 
 /// Tunes the allocator. Call before any other thread exists.
 pub fn tune() {

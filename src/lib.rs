@@ -12,6 +12,7 @@ pub mod connection_watch;
 pub mod descriptor_limit;
 pub mod device;
 pub mod device_id;
+pub mod dispatch_stalls;
 pub mod handler_pool;
 pub mod handler_slots;
 pub mod heap;

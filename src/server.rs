@@ -21,6 +21,7 @@ use crate::accept_supervisor::{self, Stopped};
 use crate::config::Config;
 use crate::connection_watch::{Connections, Limits, Work};
 use crate::descriptor_limit;
+use crate::dispatch_stalls::DispatchStalls;
 use crate::handler_pool::HandlerPool;
 use crate::handler_slots::{Admission, HandlerSlots};
 use crate::heap;
@@ -64,6 +65,12 @@ impl fmt::Display for RunError {
                 "the HTTP server stopped accepting connections and cannot be restarted \
                  ({error}); exiting so that the service manager restarts the relay"
             ),
+            RunError::AcceptLoopDied(Stopped::KeepsDying) => write!(
+                f,
+                "more than {} HTTP servers in a row stopped accepting connections soon after \
+                 starting; exiting so that the service manager restarts the relay",
+                accept_supervisor::MAX_QUICK_DEATHS
+            ),
         }
     }
 }
@@ -80,6 +87,7 @@ struct Shared {
 /// What dispatch needs, shared by the dispatch threads of every server generation.
 struct Dispatcher {
     shared: Arc<Shared>,
+    stalls: Arc<DispatchStalls>,
     slots: Arc<HandlerSlots>,
     pool: HandlerPool,
     connections: Arc<Connections>,
@@ -100,14 +108,19 @@ pub fn run(config: Config) -> Result<(), RunError> {
         config.max_connections,
         config.max_frame_bytes
     );
-    let connections = Connections::new(Limits {
-        request_timeout: config.request_timeout,
-        max_idle,
-    });
+    let stalls = Arc::new(DispatchStalls::default());
+    let connections = Connections::new(
+        Limits {
+            request_timeout: config.request_timeout,
+            max_idle,
+        },
+        Arc::clone(&stalls),
+    );
     connections.start_watch(local, THREAD_STACK_BYTES);
     let dispatcher = Dispatcher {
         slots: Arc::new(HandlerSlots::new(config.max_connections.get())),
-        pool: HandlerPool::new(THREAD_STACK_BYTES),
+        pool: HandlerPool::new(THREAD_STACK_BYTES, Arc::clone(&stalls)),
+        stalls: Arc::clone(&stalls),
         connections,
         shared: Arc::new(Shared {
             registry: Registry::new(&config),
@@ -119,7 +132,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
     // By then every connection of a dead server has been closed or has sent its requests.
     let retire_after = config_retire_after(&dispatcher.shared.config);
     let handle = Arc::new(move |request: Request| dispatcher.dispatch(request));
-    accept_supervisor::serve(listener, THREAD_STACK_BYTES, retire_after, handle)
+    accept_supervisor::serve(listener, THREAD_STACK_BYTES, retire_after, stalls, handle)
         .map_err(RunError::AcceptLoopDied)
 }
 
@@ -177,14 +190,23 @@ fn start_housekeeping(shared: Arc<Shared>) {
 impl Dispatcher {
     fn dispatch(&self, request: Request) {
         let route = routes::route(request.method().as_str(), request.url());
-        let work = match &route {
-            Ok(Route::Push(_)) => Work::Push {
+        // Any body must arrive within --push-timeout, whatever the route: tiny_http reads an
+        // unread body to its end after the answer (a 404 or 503 too), so a trickled body would
+        // otherwise hold the handler however the request is answered.
+        let work = if has_body(&request) {
+            Work::Upload {
                 deadline: Instant::now() + self.shared.config.push_timeout,
-            },
+            }
+        } else if matches!(
+            route,
             Ok(Route::Stream {
-                head_only: false, ..
-            }) => Work::Stream,
-            _ => Work::Other,
+                head_only: false,
+                ..
+            })
+        ) {
+            Work::Stream
+        } else {
+            Work::Other
         };
         let begun = self.connections.begin(request.remote_addr().copied(), work);
         if begun.behind_stream {
@@ -199,7 +221,7 @@ impl Dispatcher {
             );
         }
         let in_progress = begun.in_progress;
-        let slot = self.slots.acquire();
+        let slot = self.slots.acquire(&self.stalls);
         let shared = Arc::clone(&self.shared);
         let limit = self.slots.limit();
         let job = Box::new(move || {
@@ -230,6 +252,16 @@ impl Dispatcher {
             drop(job);
         }
     }
+}
+
+/// Whether the request carries a body: a declared length above zero, or a transfer coding
+/// (chunked).
+fn has_body(request: &Request) -> bool {
+    request.body_length().is_some_and(|length| length > 0)
+        || request
+            .headers()
+            .iter()
+            .any(|header| header.field.equiv("Transfer-Encoding"))
 }
 
 fn handle(request: Request, route: Result<Route, routes::Refusal>, shared: &Shared) {

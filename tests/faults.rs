@@ -229,3 +229,22 @@ fn http2_request_lines_cost_a_stuck_thread_each_and_too_many_restart_the_relay()
     });
     assert_eq!(relay.exit_code(), Some(1));
 }
+
+#[test]
+fn a_trickled_body_is_cut_off_whatever_the_route() {
+    // tiny_http reads an unread body to its end after any answer, so a 404 with a trickled
+    // body would hold its handler as long as a push would.
+    let relay = Relay::start(&["--push-timeout", "1s", "--request-timeout", "30s"]);
+    for target in ["/nowhere", "/pump_push/bad!id"] {
+        let mut client = relay.connect();
+        write!(
+            client,
+            "POST {target} HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\nxx"
+        )
+        .unwrap();
+        let started = Instant::now();
+        closed_within(&mut client, Duration::from_secs(10));
+        assert!(started.elapsed() >= Duration::from_millis(900), "{target}");
+    }
+    assert_serves_normally(&relay);
+}
