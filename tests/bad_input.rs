@@ -4,10 +4,9 @@
 mod support;
 
 use std::io::{BufReader, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
-use support::{jpeg, read_response, Relay};
+use support::{has_answer, jpeg, read_response, Relay};
 
 fn push_raw(relay: &Relay, device_path: &str, body: &[u8]) -> support::Response {
     let mut request = format!(
@@ -272,18 +271,6 @@ fn simultaneous_kept_alive_connections_are_all_answered() {
             "round {round}"
         );
     }
-}
-
-/// Whether the relay has already answered (or closed) `connection`.
-fn has_answer(connection: &TcpStream) -> bool {
-    connection.set_nonblocking(true).unwrap();
-    let mut byte = [0u8; 1];
-    let answered = !matches!(
-        connection.peek(&mut byte),
-        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock
-    );
-    connection.set_nonblocking(false).unwrap();
-    answered
 }
 
 #[test]

@@ -251,6 +251,18 @@ pub fn proc_status_field(pid: u32, field: &str) -> usize {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
+/// Whether the relay has sent something on `connection`, or closed it, without reading it.
+pub fn has_answer(connection: &TcpStream) -> bool {
+    connection.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let answered = !matches!(
+        connection.peek(&mut byte),
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock
+    );
+    connection.set_nonblocking(false).unwrap();
+    answered
+}
+
 /// Polls `condition` until it holds or `within` passes.
 pub fn eventually(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
