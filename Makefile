@@ -4,7 +4,33 @@ CARGO ?= cargo
 # Debian packages the tests drive as real clients.
 TEST_TOOLS := ffmpeg ffprobe
 
-.PHONY: help all build run test test-deps bench-deps lint fmt clippy shellcheck bench clean fuzz abuse soak
+# Cross builds: short name -> what `make NAME` builds (see scripts/build-target.sh).
+CROSS_TARGETS := x86_64 aarch64 armv7 mipsel mips
+# The nightly that builds std for MIPS and armv7; pinned because -Zbuild-std follows nightly.
+NIGHTLY ?= nightly-2026-05-20
+# BUILDER=auto|cross|native (auto: cross when docker or podman answers, else native).
+BUILDER ?= auto
+TOOLS_DIR ?= $(CURDIR)/.tools
+export NIGHTLY BUILDER TOOLS_DIR
+# How each binary is run here for `make smoke-NAME`.
+RUNNER_x86_64 :=
+RUNNER_aarch64 := qemu-aarch64
+RUNNER_armv7 := qemu-arm
+RUNNER_mipsel := qemu-mipsel
+RUNNER_mips := qemu-mips
+# Stripped size budget for the MIPS binaries, in bytes.
+MIPS_BUDGET := 600000
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+DESTDIR ?=
+
+.PHONY: help all build run test test-deps bench-deps lint fmt clippy shellcheck bench clean fuzz abuse soak \
+	tools cross size dist install uninstall init-checks openwrt-check systemd-check \
+	$(CROSS_TARGETS) $(addprefix smoke-,$(CROSS_TARGETS)) smoke
 
 help:
 	@echo "make build     release binary in target/release/streampump"
@@ -15,6 +41,16 @@ help:
 	@echo "make abuse     the full abuse suite against the release binary (report in target/abuse-report.md)"
 	@echo "make soak      10 devices x 10 viewers x 15 fps for SOAK_SECONDS (default 600), RSS and threads every 10 s"
 	@echo "make fuzz      every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (default 30; nightly)"
+	@echo ""
+	@echo "make tools     install the docker-free cross toolchain (rustup targets, $(NIGHTLY), zig, qemu-user)"
+	@echo "make x86_64 | aarch64 | armv7 | mipsel | mips"
+	@echo "               static musl binary in target/cross/NAME/streampump (BUILDER=auto|cross|native)"
+	@echo "make cross     all five of them"
+	@echo "make smoke-NAME  build NAME, run it under qemu-user, push a frame and read it back"
+	@echo "make smoke     smoke-test all five"
+	@echo "make size      table of stripped sizes per target (mips and mipsel must be <= $(MIPS_BUDGET) bytes)"
+	@echo "make dist      target/dist/streampump-$(VERSION)-NAME.tar.gz for each target, plus SHA256SUMS"
+	@echo "make install   binary, systemd unit and defaults file (PREFIX=$(PREFIX), DESTDIR, BINDIR, SYSCONFDIR)"
 
 all: build
 
@@ -41,7 +77,7 @@ test-deps:
 		fi; \
 	fi
 
-lint: fmt clippy shellcheck
+lint: fmt clippy shellcheck init-checks
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -51,7 +87,18 @@ clippy:
 
 shellcheck:
 	@command -v shellcheck >/dev/null 2>&1 || { echo "error: shellcheck not found: install Debian's shellcheck package" >&2; exit 1; }
-	shellcheck bench/run.sh .ci/run
+	shellcheck bench/run.sh .ci/run scripts/*.sh openwrt/test/run.sh init/test/check-unit.sh
+	shellcheck -x -P openwrt/test/stubs openwrt/streampump/files/streampump.init openwrt/test/stubs/rc.common openwrt/test/stubs/*.sh
+
+# The OpenWrt init script run under busybox sh against stand-ins for procd and UCI, and the
+# systemd unit through systemd-analyze.
+init-checks: openwrt-check systemd-check
+
+openwrt-check:
+	bash openwrt/test/run.sh
+
+systemd-check:
+	bash init/test/check-unit.sh
 
 # streampump vs the reference Go server under loadgen; BENCH_SECONDS=8 for a shorter run.
 bench: bench-deps
@@ -82,6 +129,44 @@ bench-deps:
 
 clean:
 	$(CARGO) clean
+
+tools:
+	bash scripts/install-tools.sh
+
+$(CROSS_TARGETS):
+	bash scripts/build-target.sh $@
+
+cross: $(CROSS_TARGETS)
+
+$(addprefix smoke-,$(CROSS_TARGETS)): smoke-%: %
+	python3 scripts/smoke.py target/cross/$*/streampump $(RUNNER_$*)
+
+smoke: $(addprefix smoke-,$(CROSS_TARGETS))
+
+# Sizes of whatever is in target/cross; `make cross size` to rebuild everything first.
+size:
+	@bash scripts/size-table.sh $(MIPS_BUDGET) $(CROSS_TARGETS)
+
+dist: cross
+	bash scripts/dist.sh $(VERSION) $(CROSS_TARGETS)
+
+# Installs the host build; on a Raspberry Pi or router prefer a `make dist` binary (static).
+install: build
+	install -D -m 0755 target/release/streampump $(DESTDIR)$(BINDIR)/streampump
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	sed 's|/usr/local/bin/streampump|$(BINDIR)/streampump|' init/streampump.service \
+		> $(DESTDIR)$(SYSTEMD_UNIT_DIR)/streampump.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/streampump.service
+	@# An existing defaults file holds the user's settings: never overwrite it.
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/default/streampump ]; then \
+		echo "keeping $(DESTDIR)$(SYSCONFDIR)/default/streampump"; \
+	else \
+		install -D -m 0644 init/streampump.default $(DESTDIR)$(SYSCONFDIR)/default/streampump; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/streampump $(DESTDIR)$(SYSTEMD_UNIT_DIR)/streampump.service
+	@echo "left $(DESTDIR)$(SYSCONFDIR)/default/streampump in place (your settings)"
 
 # Every fuzz target for FUZZ_SECONDS each; a crash stops the run and is saved in fuzz/artifacts/.
 # New inputs go to fuzz/target/corpus/, so the committed seeds in fuzz/corpus/ change only when

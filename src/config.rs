@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use argh::FromArgs;
 
+use crate::decimal;
+
 /// Defaults, kept together so `--help` and the code cannot disagree.
 pub mod defaults {
     pub const LISTEN: &str = "0.0.0.0:19999";
@@ -292,25 +294,29 @@ impl Setting {
     }
 }
 
-/// Parses `500ms`, `10s`, `2m`, `1h` or a bare number of seconds (fractions allowed: `0.5`).
+/// Parses `500ms`, `10s`, `2m`, `1h` or a bare number of seconds (fractions allowed: `0.5`),
+/// up to 10⁹ s. Kept exact to the microsecond of the unit given, without floating point (see
+/// `decimal`).
 pub fn parse_duration(text: &str) -> Option<Duration> {
+    const MAX_SECONDS: u128 = 1_000_000_000;
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let seconds_per_unit = match unit {
-        "" | "s" => 1.0,
-        "ms" => 0.001,
-        "m" => 60.0,
-        "h" => 3600.0,
+    let millionths = u128::from(decimal::parse_millionths(number)?);
+    let nanos_per_unit: u128 = match unit {
+        "" | "s" => 1_000_000_000,
+        "ms" => 1_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
         _ => return None,
     };
-    let seconds = number * seconds_per_unit;
-    if !seconds.is_finite() || !(0.0..=1e9).contains(&seconds) {
+    let nanos = millionths * nanos_per_unit / u128::from(decimal::ONE);
+    if nanos > MAX_SECONDS * 1_000_000_000 {
         return None;
     }
-    Some(Duration::from_secs_f64(seconds))
+    let nanos = u64::try_from(nanos).ok()?;
+    Some(Duration::from_nanos(nanos))
 }
 
 #[cfg(test)]

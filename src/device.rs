@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::decimal::Hundredths;
 use crate::device_id::DeviceId;
 use crate::jpeg::Dimensions;
 use crate::mjpeg::Part;
@@ -80,7 +81,7 @@ pub struct DeviceStatus {
     pub id: DeviceId,
     pub online: bool,
     pub frames_received: u64,
-    pub input_fps: f64,
+    pub input_fps: Hundredths,
     pub bytes_received: u64,
     pub last_frame_age: Option<Duration>,
     pub last_frame_bytes: Option<usize>,

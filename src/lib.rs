@@ -9,6 +9,7 @@ pub mod accept_supervisor;
 pub mod assets;
 pub mod config;
 pub mod connection_watch;
+pub mod decimal;
 pub mod descriptor_limit;
 pub mod device;
 pub mod device_id;

@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::decimal::Hundredths;
+
 const CAPACITY: usize = 64;
 /// Pushes older than this do not count as recent.
 pub const WINDOW: Duration = Duration::from_secs(3);
@@ -30,8 +32,8 @@ impl RateMeter {
         self.next = (self.next + 1) % CAPACITY;
     }
 
-    /// Events per second over the recent window ending at `now`.
-    pub fn per_second(&self, now: Instant) -> f64 {
+    /// Events per second over the recent window ending at `now`, rounded to hundredths.
+    pub fn per_second(&self, now: Instant) -> Hundredths {
         let recent = || {
             self.times
                 .iter()
@@ -40,13 +42,15 @@ impl RateMeter {
         };
         let count = recent().count();
         let (Some(oldest), Some(newest)) = (recent().min(), recent().max()) else {
-            return 0.0;
+            return Hundredths(0);
         };
-        let span = newest.duration_since(*oldest).as_secs_f64();
-        if count < 2 || span <= 0.0 {
-            return 0.0;
+        let span_nanos = newest.duration_since(*oldest).as_nanos();
+        if count < 2 || span_nanos == 0 {
+            return Hundredths(0);
         }
-        (count - 1) as f64 / span
+        let hundredth_nanos = (count as u128 - 1) * 100 * 1_000_000_000;
+        let rounded = (hundredth_nanos + span_nanos / 2) / span_nanos;
+        Hundredths(u64::try_from(rounded).unwrap_or(u64::MAX))
     }
 }
 
@@ -62,7 +66,7 @@ mod tests {
             meter.record(start + Duration::from_millis(i * 100));
         }
         let rate = meter.per_second(start + Duration::from_millis(2950));
-        assert!((rate - 10.0).abs() < 0.01, "{rate}");
+        assert_eq!(rate, Hundredths(1000));
     }
 
     #[test]
@@ -71,9 +75,15 @@ mod tests {
         let mut meter = RateMeter::default();
         meter.record(start);
         meter.record(start + Duration::from_millis(50));
-        assert!(meter.per_second(start + Duration::from_millis(60)) > 0.0);
-        assert_eq!(meter.per_second(start + Duration::from_secs(10)), 0.0);
-        assert_eq!(RateMeter::default().per_second(start), 0.0);
+        assert_eq!(
+            meter.per_second(start + Duration::from_millis(60)),
+            Hundredths(2000)
+        );
+        assert_eq!(
+            meter.per_second(start + Duration::from_secs(10)),
+            Hundredths(0)
+        );
+        assert_eq!(RateMeter::default().per_second(start), Hundredths(0));
     }
 
     #[test]
@@ -84,6 +94,6 @@ mod tests {
             meter.record(start + Duration::from_millis(i * 10));
         }
         let now = start + Duration::from_millis(CAPACITY as u64 * 3 * 10);
-        assert!((meter.per_second(now) - 100.0).abs() < 0.5);
+        assert_eq!(meter.per_second(now), Hundredths(10_000));
     }
 }

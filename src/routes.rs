@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use crate::decimal;
 use crate::device_id::DeviceId;
 use crate::request_target::RequestTarget;
 
@@ -64,11 +65,11 @@ impl Refusal {
     }
 }
 
-/// Highest `?fps=` a viewer may ask for; above it the cap means nothing anyway.
-const MAX_VIEWER_FPS: f64 = 1000.0;
+/// Highest `?fps=` a viewer may ask for, in millionths; above it the cap means nothing anyway.
+const MAX_VIEWER_FPS: u64 = 1000 * decimal::ONE;
 /// Lowest `?fps=`: a frame at least every 5 s, so a stream is never silent for long (Home
 /// Assistant gives up after 10 s) and a departed viewer is still noticed soon.
-const MIN_VIEWER_FPS: f64 = 0.2;
+const MIN_VIEWER_FPS: u64 = decimal::ONE / 5;
 
 /// The endpoints, before the method is looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,16 +179,17 @@ fn viewer_options(target: &RequestTarget) -> Result<ViewerOptions, Refusal> {
     let min_interval = match target.param("fps") {
         None | Some("") => None,
         Some(raw) => {
-            let fps: f64 = raw
-                .parse()
-                .ok()
-                .filter(|fps: &f64| (MIN_VIEWER_FPS..=MAX_VIEWER_FPS).contains(fps))
+            let fps_millionths = decimal::parse_millionths(raw)
+                .filter(|fps| (MIN_VIEWER_FPS..=MAX_VIEWER_FPS).contains(fps))
                 .ok_or_else(|| {
                     Refusal::bad_request(format!(
-                        "fps must be a number from {MIN_VIEWER_FPS} to {MAX_VIEWER_FPS}, got {raw:?}"
+                        "fps must be a number from 0.2 to 1000, got {raw:?}"
                     ))
                 })?;
-            Some(Duration::from_secs_f64(1.0 / fps))
+            const NANOS_PER_SECOND_IN_MILLIONTHS: u64 = 1_000_000_000 * decimal::ONE;
+            Some(Duration::from_nanos(
+                NANOS_PER_SECOND_IN_MILLIONTHS / fps_millionths,
+            ))
         }
     };
     let advance_headers = match target.param("advance_headers") {

@@ -21,7 +21,7 @@ pub fn devices_json(statuses: &[DeviceStatus]) -> String {
         let optional = |value: Option<String>| value.unwrap_or_else(|| "null".to_string());
         let _ = write!(
             json,
-            ",\"online\":{},\"frames_received\":{},\"input_fps\":{:.2},\"bytes_received\":{},\
+            ",\"online\":{},\"frames_received\":{},\"input_fps\":{},\"bytes_received\":{},\
              \"last_frame_age_ms\":{},\"last_frame_bytes\":{},\"width\":{},\"height\":{},\
              \"viewers\":{},\"frames_sent\":{}}}",
             status.online,
@@ -71,6 +71,7 @@ pub fn index_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decimal::Hundredths;
     use crate::device_id::DeviceId;
     use crate::jpeg::Dimensions;
     use std::time::Duration;
@@ -80,7 +81,7 @@ mod tests {
             id: DeviceId::parse(id).unwrap(),
             online: true,
             frames_received: 3,
-            input_fps: 14.987,
+            input_fps: Hundredths(1499),
             bytes_received: 300,
             last_frame_age: Some(Duration::from_millis(42)),
             last_frame_bytes: Some(100),

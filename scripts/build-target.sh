@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Builds the static release binary for one router or board family and leaves it, stripped,
+# in target/cross/NAME/streampump. Called by `make NAME`; see "Cross builds" in the README.
+#
+#   scripts/build-target.sh x86_64|aarch64|armv7|mipsel|mips
+#
+# BUILDER=cross   cross-rs in a container (needs docker or podman, and `cargo install cross`)
+# BUILDER=native  no containers: rustup's std + rust-lld for x86_64 and aarch64; cargo-zigbuild
+#                 with zig 0.14.1 and nightly -Zbuild-std for armv7 and MIPS (`make tools`)
+# BUILDER=auto    (default) cross when a container engine answers, otherwise native
+#
+# MIPS has no prebuilt std since Rust 1.72, so std is built from source with the nightly
+# toolchain pinned in NIGHTLY; armv7 musl goes the same way because its prebuilt std is not
+# always obtainable. std is then built for size too, which is what keeps mipsel under budget.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+name=${1:-}
+builder=${BUILDER:-auto}
+nightly=${NIGHTLY:?NIGHTLY must name the pinned nightly toolchain (the Makefile sets it)}
+tools_dir=${TOOLS_DIR:-$PWD/.tools}
+out_dir=target/cross/$name
+
+die() {
+    echo "error: $*" >&2
+    exit 1
+}
+
+case "$name" in
+x86_64) triple=x86_64-unknown-linux-musl std=prebuilt ;;
+aarch64) triple=aarch64-unknown-linux-musl std=prebuilt ;;
+armv7) triple=armv7-unknown-linux-musleabihf std=source ;;
+mipsel) triple=mipsel-unknown-linux-musl std=source ;;
+mips) triple=mips-unknown-linux-musl std=source ;;
+*) die "unknown target '$name'; choose one of: x86_64 aarch64 armv7 mipsel mips" ;;
+esac
+triple_var=$(echo "$triple" | tr 'a-z-' 'A-Z_')
+
+if [ "$builder" = auto ]; then
+    builder=native
+    if command -v cross >/dev/null 2>&1; then
+        for engine in docker podman; do
+            if command -v "$engine" >/dev/null 2>&1 && "$engine" info >/dev/null 2>&1; then
+                builder=cross
+                break
+            fi
+        done
+    fi
+fi
+
+# Flags for std built from source, shared by both builders:
+# - optimize_for_size: std's own smaller code paths (about 100 KB less on mipsel);
+# - relocation-model=static: position-independent MIPS code calls everything through the GOT,
+#   which costs about 15% of the binary for an address-space randomisation routers rarely have;
+# - location-detail=none: panic messages keep their text but lose file:line strings.
+build_std_args=("-Zbuild-std=std,panic_unwind" -Zbuild-std-features=optimize_for_size)
+source_rustflags="-C relocation-model=static -Z location-detail=none"
+
+
+case "$builder" in
+cross)
+    command -v cross >/dev/null 2>&1 ||
+        die "BUILDER=cross needs cross-rs: cargo install cross --version 0.2.5 --locked"
+    export CROSS_CONFIG=$PWD/cross.toml
+    if [ "$std" = source ]; then
+        # cross 0.2.5 only knows `build-std = true`; the crate list and features go here.
+        # link-self-contained=no: the image's own musl start files, not rustc's (cross #1416).
+        export "CARGO_TARGET_${triple_var}_RUSTFLAGS=$source_rustflags -C link-self-contained=no"
+        cross "+$nightly" build --release --locked --target "$triple" "${build_std_args[@]}"
+    else
+        cross build --release --locked --target "$triple"
+    fi
+    ;;
+native)
+    if [ "$std" = prebuilt ]; then
+        rustup target list --installed 2>/dev/null | grep -qx "$triple" ||
+            die "Rust's std for $triple is missing: rustup target add $triple (or: make tools)"
+        # rust-lld ships with rustup's toolchains and links musl without a target C toolchain.
+        export "CARGO_TARGET_${triple_var}_LINKER=rust-lld"
+        cargo build --release --locked --target "$triple"
+    else
+        rustup run "$nightly" rustc --version >/dev/null 2>&1 ||
+            die "the Rust toolchain $nightly is missing: make tools (or: rustup toolchain install $nightly --profile minimal --component rust-src,llvm-tools)"
+        sysroot=$(rustup run "$nightly" rustc --print sysroot)
+        [ -d "$sysroot/lib/rustlib/src/rust/library" ] ||
+            die "rust-src is missing for $nightly: rustup component add rust-src --toolchain $nightly (or: make tools)"
+        PATH=$tools_dir/venv/bin:$PATH
+        command -v cargo-zigbuild >/dev/null 2>&1 ||
+            die "cargo-zigbuild is missing: make tools (installs cargo-zigbuild and ziglang 0.14.1 from PyPI into .tools/)"
+        python3 -m ziglang version 2>/dev/null | grep -qx '0\.14\.1' ||
+            die "zig 0.14.1 is missing (0.15 builds MIPS binaries that crash, 0.17 fails to link): make tools"
+        flags=$source_rustflags
+        # zig brings its own musl start files; rustc's copies are not there for armv7.
+        [ "$name" = armv7 ] && flags="$flags -C link-self-contained=no"
+        # zig is handed rustc's (empty) library directory for this target and says so; harmless.
+        flags="$flags -A linker-messages"
+        export "CARGO_TARGET_${triple_var}_RUSTFLAGS=$flags"
+        cargo "+$nightly" zigbuild --release --locked --target "$triple" "${build_std_args[@]}"
+    fi
+    ;;
+*) die "BUILDER must be auto, cross or native, not '$builder'" ;;
+esac
+
+# Rust's `strip = true` leaves MIPS's .pdr section (about 95 KB of procedure descriptors no
+# tool on a router reads); llvm-strip removes it and anything else not needed to run.
+host=$(rustc -vV | sed -n 's/^host: //p')
+strip_tool=""
+for candidate in "$(rustup run "$nightly" rustc --print sysroot 2>/dev/null)" "$(rustc --print sysroot)"; do
+    if [ -x "$candidate/lib/rustlib/$host/bin/llvm-strip" ]; then
+        strip_tool=$candidate/lib/rustlib/$host/bin/llvm-strip
+        break
+    fi
+done
+[ -n "$strip_tool" ] || strip_tool=$(command -v llvm-strip || true)
+[ -n "$strip_tool" ] ||
+    die "llvm-strip is missing: rustup component add llvm-tools --toolchain $nightly (or: make tools)"
+
+mkdir -p "$out_dir"
+"$strip_tool" --strip-all -o "$out_dir/streampump" "target/$triple/release/streampump"
+echo "$out_dir/streampump: $(wc -c <"$out_dir/streampump") bytes ($triple, $builder build)"

@@ -1,0 +1,104 @@
+//! The service files offer every option the relay has, with the relay's own defaults.
+//!
+//! The systemd defaults file (`init/streampump.default`), the OpenWrt UCI file and its init
+//! script are written by hand; these tests read the options and defaults from the binary's
+//! `--help` and fail when a new flag is not carried into them, or a default drifts.
+
+use std::process::Command;
+
+/// `(flag, default)` for every option in `--help`, e.g. `("max-devices", "64")`.
+fn options_from_help() -> Vec<(String, String)> {
+    let output = Command::new(env!("CARGO_BIN_EXE_streampump"))
+        .arg("--help")
+        .output()
+        .expect("run streampump --help");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let options_part = help
+        .split_once("Options:")
+        .map(|(_, rest)| rest)
+        .expect("an Options: section in --help");
+    let mut options = Vec::new();
+    let mut rest = options_part;
+    while let Some(start) = rest.find(" --").map(|i| i + 3) {
+        let after = &rest[start..];
+        let flag = after.split_whitespace().next().unwrap_or_default();
+        let next = after.find(" --").unwrap_or(after.len());
+        let description = &after[..next];
+        if let Some(default) = description
+            .split_once("(default ")
+            .and_then(|(_, tail)| tail.split_once(')'))
+            .map(|(default, _)| default)
+        {
+            options.push((flag.to_string(), default.to_string()));
+        }
+        rest = &after[next..];
+    }
+    let flags: Vec<&str> = options.iter().map(|(flag, _)| flag.as_str()).collect();
+    for expected in ["listen", "max-devices", "offline-after", "push-timeout"] {
+        assert!(
+            flags.contains(&expected),
+            "{expected} not read from --help: {flags:?}"
+        );
+    }
+    options
+}
+
+fn read(path: &str) -> String {
+    let full = format!("{}/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("read {full}: {e}"))
+}
+
+#[test]
+fn the_systemd_defaults_file_lists_every_option_with_its_default() {
+    let file = read("init/streampump.default");
+    for (flag, default) in options_from_help() {
+        let line = format!(
+            "#STREAMPUMP_{}={default}",
+            flag.replace('-', "_").to_ascii_uppercase()
+        );
+        assert!(
+            file.lines().any(|l| l == line),
+            "init/streampump.default lacks the line {line:?}"
+        );
+    }
+}
+
+#[test]
+fn the_openwrt_config_and_init_script_carry_every_option() {
+    let config = read("openwrt/streampump/files/streampump.config");
+    let init = read("openwrt/streampump/files/streampump.init");
+    for (flag, default) in options_from_help() {
+        let expected_options: Vec<(String, String)> = if flag == "listen" {
+            let (address, port) = default.rsplit_once(':').expect("IP:PORT default");
+            vec![
+                ("listen_ip".to_string(), address.to_string()),
+                ("port".to_string(), port.to_string()),
+            ]
+        } else {
+            vec![(flag.replace('-', "_"), default.clone())]
+        };
+        for (option, value) in expected_options {
+            let line = format!("\toption {option} '{value}'");
+            assert!(
+                config.lines().any(|l| l == line),
+                "the UCI file lacks {line:?}"
+            );
+            assert!(
+                init.contains(&format!("'{option}:")),
+                "the init script does not validate {option}"
+            );
+        }
+        if flag != "listen" {
+            let option = flag.replace('-', "_");
+            let passed = init
+                .split("procd_set_param command")
+                .nth(1)
+                .is_some_and(|rest| rest.contains(&option));
+            assert!(passed, "the init script does not pass {option} as --{flag}");
+        }
+    }
+}
