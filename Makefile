@@ -94,8 +94,10 @@ shellcheck:
 # systemd unit through systemd-analyze.
 init-checks: openwrt-check systemd-check
 
+# The init script asks the relay itself (--check) whether its command line is valid.
 openwrt-check:
-	bash openwrt/test/run.sh
+	$(CARGO) build --locked
+	STREAMPUMP_BIN=target/debug/streampump bash openwrt/test/run.sh
 
 systemd-check:
 	bash init/test/check-unit.sh
@@ -150,8 +152,10 @@ size:
 dist: cross
 	bash scripts/dist.sh $(VERSION) $(CROSS_TARGETS)
 
-# Installs the host build; on a Raspberry Pi or router prefer a `make dist` binary (static).
-install: build
+# Installs the host build made by `make build` (not rebuilt here, so that `sudo make install`
+# needs no Rust toolchain for root); on a Raspberry Pi prefer a `make dist` binary (static).
+install:
+	@test -x target/release/streampump || { echo "error: no target/release/streampump: run make build first (as yourself, not root)" >&2; exit 1; }
 	install -D -m 0755 target/release/streampump $(DESTDIR)$(BINDIR)/streampump
 	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR)
 	sed 's|/usr/local/bin/streampump|$(BINDIR)/streampump|' init/streampump.service \

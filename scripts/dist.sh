@@ -28,6 +28,7 @@ for name in "$@"; do
     install -D -m 0644 README.md "$dir/README.md"
     install -D -m 0644 LICENSE "$dir/LICENSE"
     install -D -m 0644 docs/deployment.md "$dir/docs/deployment.md"
+    install -D -m 0644 docs/examples.md "$dir/docs/examples.md"
     install -D -m 0755 openwrt/streampump/files/streampump.init "$dir/openwrt/streampump.init"
     install -D -m 0644 openwrt/streampump/files/streampump.config "$dir/openwrt/streampump.config"
     install -D -m 0644 init/streampump.service "$dir/systemd/streampump.service"

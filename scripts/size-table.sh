@@ -22,6 +22,8 @@ for name in "$@"; do
     esac
     if [ ! -f "$binary" ]; then
         echo "| $name | $triple | not built (make $name) | |"
+        # The budget is the point of this table: an unbuilt MIPS binary is not within it.
+        case "$name" in mips*) over="$over $name (not built)" ;; esac
         continue
     fi
     bytes=$(wc -c <"$binary")
@@ -31,6 +33,6 @@ for name in "$@"; do
     esac
 done
 if [ -n "$over" ]; then
-    echo "error: over the $budget-byte MIPS budget:$over" >&2
+    echo "error: not shown to be within the $budget-byte MIPS budget:$over" >&2
     exit 1
 fi

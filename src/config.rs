@@ -96,6 +96,11 @@ pub struct Args {
     #[argh(option)]
     pub push_timeout: Option<String>,
 
+    /// check the settings from flags and environment, print them and exit; an invalid one
+    /// is named and the exit status is 2 (service scripts run this before starting)
+    #[argh(switch)]
+    pub check: bool,
+
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
@@ -115,6 +120,24 @@ pub struct Config {
     pub write_timeout: Duration,
     pub request_timeout: Duration,
     pub push_timeout: Duration,
+}
+
+/// The settings as flags, one per line: what `--check` prints, and a command line that gives
+/// the same configuration.
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "--listen {}", self.listen)?;
+        writeln!(f, "--max-frame-bytes {}", self.max_frame_bytes)?;
+        writeln!(f, "--max-upload-bytes {}", self.max_upload_bytes)?;
+        writeln!(f, "--max-devices {}", self.max_devices)?;
+        writeln!(f, "--max-viewers {}", self.max_viewers)?;
+        writeln!(f, "--max-connections {}", self.max_connections)?;
+        writeln!(f, "--offline-after {:?}", self.offline_after)?;
+        writeln!(f, "--evict-after {:?}", self.evict_after)?;
+        writeln!(f, "--write-timeout {:?}", self.write_timeout)?;
+        writeln!(f, "--request-timeout {:?}", self.request_timeout)?;
+        writeln!(f, "--push-timeout {:?}", self.push_timeout)
+    }
 }
 
 /// A setting that could not be used, naming the flag and its environment variable.

@@ -30,6 +30,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.check {
+        print!("{config}");
+        return ExitCode::SUCCESS;
+    }
     match server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

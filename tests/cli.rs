@@ -78,3 +78,72 @@ fn bad_settings_stop_the_start_with_a_message() {
         "{message}"
     );
 }
+
+#[test]
+fn check_prints_the_settings_as_flags_without_starting() {
+    // An address that is taken: --check must not try to listen.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = streampump(
+        &["--check", "--listen", &address, "--offline-after", "2.5"],
+        &[
+            ("STREAMPUMP_MAX_DEVICES", "8"),
+            ("STREAMPUMP_EVICT_AFTER", "1h"),
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    for line in [
+        format!("--listen {address}"),
+        "--max-devices 8".to_string(),
+        "--offline-after 2.5s".to_string(),
+        "--evict-after 3600s".to_string(),
+        "--max-viewers 32".to_string(),
+        "--push-timeout 60s".to_string(),
+    ] {
+        assert!(
+            printed.lines().any(|l| l == line),
+            "{line:?} in:\n{printed}"
+        );
+    }
+
+    // What it prints is a command line that gives the same settings.
+    let again: Vec<&str> = printed.split_whitespace().collect();
+    let mut args = vec!["--check"];
+    args.extend(again);
+    let output = streampump(&args, &[]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), printed);
+}
+
+#[test]
+fn check_names_an_invalid_setting_and_exits_2() {
+    for (args, env, named) in [
+        (
+            vec!["--check", "--max-frame-bytes", "100"],
+            vec![],
+            "--max-frame-bytes",
+        ),
+        (
+            vec!["--check", "--listen", "0.0.0.0:-1"],
+            vec![],
+            "--listen",
+        ),
+        (
+            vec!["--check"],
+            vec![("STREAMPUMP_MAX_DEVICES", "0x10")],
+            "STREAMPUMP_MAX_DEVICES",
+        ),
+        (
+            vec!["--check", "--request-timeout", "500ms"],
+            vec![],
+            "--request-timeout",
+        ),
+    ] {
+        let output = streampump(&args, &env);
+        assert_eq!(output.status.code(), Some(2), "{args:?} {env:?}");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(message.contains(named), "{args:?}: {message}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+}
