@@ -94,10 +94,12 @@ fn the_openwrt_config_and_init_script_carry_every_option() {
         }
         if flag != "listen" {
             let option = flag.replace('-', "_");
+            // The options become flags between `set -- --listen` and the `--check` that
+            // vets the command line procd will run.
             let passed = init
-                .split("procd_set_param command")
-                .nth(1)
-                .is_some_and(|rest| rest.contains(&option));
+                .split_once("set -- --listen")
+                .and_then(|(_, rest)| rest.split_once("--check"))
+                .is_some_and(|(building, _)| building.contains(&option));
             assert!(passed, "the init script does not pass {option} as --{flag}");
         }
     }
