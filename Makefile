@@ -4,6 +4,9 @@ CARGO ?= cargo
 # Debian packages the tests drive as real clients.
 TEST_TOOLS := ffmpeg ffprobe
 
+# Debian's Chromium, driven by playwright-core in `make e2e` (no browser is downloaded).
+CHROMIUM ?= /usr/bin/chromium
+
 # Cross builds: short name -> what `make NAME` builds (see scripts/build-target.sh).
 CROSS_TARGETS := x86_64 aarch64 armv7 mipsel mips
 # The nightly that builds std for MIPS and armv7; pinned because -Zbuild-std follows nightly.
@@ -30,6 +33,7 @@ DESTDIR ?=
 
 .PHONY: help all build run test test-deps bench-deps lint fmt clippy shellcheck bench clean fuzz abuse soak \
 	tools cross size dist install uninstall init-checks openwrt-check systemd-check \
+	e2e e2e-deps screenshots \
 	$(CROSS_TARGETS) $(addprefix smoke-,$(CROSS_TARGETS)) smoke
 
 help:
@@ -41,6 +45,8 @@ help:
 	@echo "make abuse     the full abuse suite against the release binary (report in target/abuse-report.md)"
 	@echo "make soak      10 devices x 10 viewers x 15 fps for SOAK_SECONDS (default 600), RSS and threads every 10 s"
 	@echo "make fuzz      every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (default 30; nightly)"
+	@echo "make e2e       the push page and dashboard in Debian's Chromium with a fake camera, ffmpeg as viewer"
+	@echo "make screenshots  make e2e, then copy its screenshots into docs/img for the README"
 	@echo ""
 	@echo "make tools     install the docker-free cross toolchain (rustup targets, $(NIGHTLY), zig, qemu-user)"
 	@echo "make x86_64 | aarch64 | armv7 | mipsel | mips"
@@ -116,6 +122,28 @@ SOAK_SECONDS ?= 600
 # A long run at 10 x 10 x 15 fps that records RSS, threads and descriptors every 10 s.
 soak:
 	ABUSE_SCALE=full SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --locked --test abuse soak -- --ignored --nocapture
+
+# The web pages end to end: the release binary, Debian's Chromium with its fake camera (driven
+# by playwright-core from npm), ffmpeg and ffprobe as viewers. Screenshots go to target/e2e/.
+e2e: e2e-deps build
+	cd e2e && npm ci --no-audit --no-fund --loglevel=error
+	cd e2e && STREAMPUMP_BIN=$(CURDIR)/target/release/streampump CHROMIUM=$(CHROMIUM) npm test
+
+e2e-deps:
+	@missing=""; for tool in $(CHROMIUM) ffmpeg ffprobe curl; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's chromium, ffmpeg and curl for the browser tests (missing:$$missing)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg curl >/dev/null || exit 1; \
+		else \
+			echo "error: make e2e needs$$missing: sudo apt-get install chromium ffmpeg curl" >&2; \
+			exit 1; \
+		fi; \
+	fi
+	@command -v npm >/dev/null 2>&1 || { echo "error: make e2e needs Node.js 18 or newer with npm (Debian: sudo apt-get install nodejs npm)" >&2; exit 1; }
+
+screenshots: e2e
+	install -m 0644 target/e2e/push.png target/e2e/dashboard.png docs/img/
 
 # The reference server is built from source with Debian's Go.
 bench-deps:

@@ -321,24 +321,27 @@ impl Setting {
 /// up to 10⁹ s. Kept exact to the microsecond of the unit given, without floating point (see
 /// `decimal`).
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    const MAX_SECONDS: u128 = 1_000_000_000;
+    const MAX_NANOS: u64 = 1_000_000_000 * 1_000_000_000;
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let millionths = u128::from(decimal::parse_millionths(number)?);
-    let nanos_per_unit: u128 = match unit {
+    let millionths = decimal::parse_millionths(number)?;
+    let nanos_per_unit: u64 = match unit {
         "" | "s" => 1_000_000_000,
         "ms" => 1_000_000,
         "m" => 60_000_000_000,
         "h" => 3_600_000_000_000,
         _ => return None,
     };
-    let nanos = millionths * nanos_per_unit / u128::from(decimal::ONE);
-    if nanos > MAX_SECONDS * 1_000_000_000 {
+    // Whole units and the fraction apart, so that nothing overflows u64 (128-bit arithmetic
+    // costs 32-bit routers binary size; see `decimal::whole_millis`).
+    let whole = (millionths / decimal::ONE).checked_mul(nanos_per_unit)?;
+    let fraction = millionths % decimal::ONE * nanos_per_unit / decimal::ONE;
+    let nanos = whole.checked_add(fraction)?;
+    if nanos > MAX_NANOS {
         return None;
     }
-    let nanos = u64::try_from(nanos).ok()?;
     Some(Duration::from_nanos(nanos))
 }
 

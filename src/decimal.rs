@@ -7,6 +7,7 @@
 //! needs more than six decimal places, so integers hold them exactly.
 
 use std::fmt;
+use std::time::Duration;
 
 /// Fraction digits kept by [`parse_millionths`]; further digits are ignored, not rounded.
 const FRACTION_DIGITS: usize = 6;
@@ -34,6 +35,23 @@ pub fn parse_millionths(text: &str) -> Option<u64> {
         millionths = millionths.checked_add(u64::from(digit - b'0') * place)?;
     }
     Some(millionths)
+}
+
+/// Whole milliseconds of `duration`, saturating. `Duration::as_millis` returns a `u128`, whose
+/// formatting and division pull about 3 KB of 128-bit routines into a 32-bit binary.
+pub fn whole_millis(duration: Duration) -> u64 {
+    duration
+        .as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(duration.subsec_millis()))
+}
+
+/// Whole nanoseconds of `duration`, saturating (see [`whole_millis`]).
+pub fn whole_nanos(duration: Duration) -> u64 {
+    duration
+        .as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(duration.subsec_nanos()))
 }
 
 /// A non-negative number printed with exactly two decimals, as JSON and people expect a rate.
@@ -79,6 +97,15 @@ mod tests {
         );
         assert_eq!(parse_millionths("18446744073710"), None);
         assert_eq!(parse_millionths("99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn durations_become_whole_units_without_overflow() {
+        assert_eq!(whole_millis(Duration::from_micros(1_999)), 1);
+        assert_eq!(whole_millis(Duration::from_secs(3)), 3000);
+        assert_eq!(whole_millis(Duration::MAX), u64::MAX);
+        assert_eq!(whole_nanos(Duration::new(2, 5)), 2_000_000_005);
+        assert_eq!(whole_nanos(Duration::MAX), u64::MAX);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod listener;
 pub mod mjpeg;
 pub mod oversize_alloc;
 pub mod own_sockets;
+pub mod pages;
 pub mod pool_nudge;
 pub mod push;
 pub mod rate_meter;

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::decimal::Hundredths;
+use crate::decimal::{self, Hundredths};
 
 const CAPACITY: usize = 64;
 /// Pushes older than this do not count as recent.
@@ -44,13 +44,13 @@ impl RateMeter {
         let (Some(oldest), Some(newest)) = (recent().min(), recent().max()) else {
             return Hundredths(0);
         };
-        let span_nanos = newest.duration_since(*oldest).as_nanos();
+        let span_nanos = decimal::whole_nanos(newest.duration_since(*oldest));
         if count < 2 || span_nanos == 0 {
             return Hundredths(0);
         }
-        let hundredth_nanos = (count as u128 - 1) * 100 * 1_000_000_000;
-        let rounded = (hundredth_nanos + span_nanos / 2) / span_nanos;
-        Hundredths(u64::try_from(rounded).unwrap_or(u64::MAX))
+        // At most CAPACITY events: no overflow in u64.
+        let hundredth_nanos = (count as u64 - 1) * 100 * 1_000_000_000;
+        Hundredths((hundredth_nanos + span_nanos / 2) / span_nanos)
     }
 }
 

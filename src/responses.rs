@@ -74,7 +74,7 @@ pub fn json(body: String) -> TextResponse {
 
 /// The latest frame as `image/jpeg` with `Content-Length` (tiny_http would otherwise send
 /// anything over 32 KiB chunked).
-pub fn jpeg(part: &Part, age_ms: u128) -> Response<SharedBytes> {
+pub fn jpeg(part: &Part, age_ms: u64) -> Response<SharedBytes> {
     let (bytes, range) = part.shared_jpeg();
     let length = range.len();
     let response = Response::new(

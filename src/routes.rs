@@ -29,8 +29,10 @@ pub enum Route {
     Devices,
     /// `GET /healthz`.
     Health,
-    /// `GET /`: a short page saying what is where.
+    /// `GET /`: the dashboard for browsers, a short text saying what is where for others.
     Index,
+    /// `GET /push.html`: the page a phone opens to push its camera.
+    PushPage,
     /// `OPTIONS` on a known path: which methods it takes.
     Options { allow: &'static str },
 }
@@ -80,6 +82,7 @@ enum Resource<'a> {
     Devices,
     Health,
     Index,
+    PushPage,
 }
 
 impl Resource<'_> {
@@ -123,6 +126,7 @@ pub fn route(method: &str, raw_target: &str) -> Result<Route, Refusal> {
         Resource::Devices => Route::Devices,
         Resource::Health => Route::Health,
         Resource::Index => Route::Index,
+        Resource::PushPage => Route::PushPage,
     })
 }
 
@@ -137,6 +141,7 @@ fn resource(target: &RequestTarget) -> Result<Resource<'_>, Refusal> {
         "/snapshot.jpg" | "/snapshot" => Ok(Resource::Snapshot),
         "/api/devices" => Ok(Resource::Devices),
         "/healthz" => Ok(Resource::Health),
+        "/push.html" => Ok(Resource::PushPage),
         // mjpg-streamer puts the endpoint in `?action=`.
         "/" => match target.param("action") {
             None => Ok(Resource::Index),
@@ -262,6 +267,11 @@ mod tests {
         assert_eq!(route("GET", "/api/devices"), Ok(Route::Devices));
         assert_eq!(route("GET", "/healthz"), Ok(Route::Health));
         assert_eq!(route("GET", "/"), Ok(Route::Index));
+        assert_eq!(route("GET", "/push.html"), Ok(Route::PushPage));
+        assert_eq!(
+            route("GET", "/push.html?device_id=cam_kitchen"),
+            Ok(Route::PushPage)
+        );
     }
 
     #[test]

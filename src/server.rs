@@ -20,12 +20,14 @@ use crate::absurd_bodies;
 use crate::accept_supervisor::{self, Stopped};
 use crate::config::Config;
 use crate::connection_watch::{Connections, Limits, Work};
+use crate::decimal;
 use crate::descriptor_limit;
 use crate::dispatch_stalls::DispatchStalls;
 use crate::handler_pool::HandlerPool;
 use crate::handler_slots::{Admission, HandlerSlots};
 use crate::heap;
 use crate::listener;
+use crate::pages;
 use crate::push;
 use crate::registry::Registry;
 use crate::responses;
@@ -297,7 +299,7 @@ fn handle(request: Request, route: Result<Route, routes::Refusal>, shared: &Shar
         }
         Ok(Route::Snapshot(device)) => match registry.latest(&device) {
             Some(frame) => {
-                let age = frame.received_at.elapsed().as_millis();
+                let age = decimal::whole_millis(frame.received_at.elapsed());
                 request.respond(responses::jpeg(&frame.part, age))
             }
             None => request.respond(responses::reason(
@@ -310,7 +312,14 @@ fn handle(request: Request, route: Result<Route, routes::Refusal>, shared: &Shar
             request.respond(responses::json(json))
         }
         Ok(Route::Health) => request.respond(responses::text(200, "ok")),
-        Ok(Route::Index) => request.respond(responses::text(200, &status::index_text())),
+        Ok(Route::Index) => {
+            if pages::header_value(&request, "Accept").is_some_and(pages::prefers_html) {
+                pages::serve(request, &pages::DASHBOARD)
+            } else {
+                request.respond(responses::text(200, &status::index_text()))
+            }
+        }
+        Ok(Route::PushPage) => pages::serve(request, &pages::PUSH),
         Ok(Route::Options { allow }) => request.respond(responses::options(allow)),
     };
     if let Err(error) = answer {

@@ -6,6 +6,7 @@
 
 use std::fmt::Write;
 
+use crate::decimal;
 use crate::device::DeviceStatus;
 
 /// Renders the status array. Field names are part of the API; see the README.
@@ -28,7 +29,11 @@ pub fn devices_json(statuses: &[DeviceStatus]) -> String {
             status.frames_received,
             status.input_fps,
             status.bytes_received,
-            optional(status.last_frame_age.map(|age| age.as_millis().to_string())),
+            optional(
+                status
+                    .last_frame_age
+                    .map(|age| decimal::whole_millis(age).to_string()),
+            ),
             optional(status.last_frame_bytes.map(|bytes| bytes.to_string())),
             optional(status.dimensions.map(|d| d.width.to_string())),
             optional(status.dimensions.map(|d| d.height.to_string())),

@@ -1,0 +1,286 @@
+// End-to-end tests of the push page and the dashboard in a real browser (`make e2e`).
+//
+// The parts are the real ones: the release binary of the relay on 127.0.0.1, Debian's
+// Chromium driven by playwright-core (no downloaded browser), Chromium's fake camera (a moving
+// test pattern) behind the real getUserMedia, and Debian's ffmpeg and ffprobe as viewers.
+// Screenshots of both pages go to target/e2e/ (`make screenshots` copies them into docs/).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const RELAY = process.env.STREAMPUMP_BIN || join(ROOT, 'target/release/streampump');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ARTIFACTS = join(ROOT, 'target/e2e');
+const DEVICE = 'e2e_cam';
+// The page is asked for 10 fps. Headless Chromium on a loaded 2-core CI machine renders its
+// fake camera and encodes JPEGs in software, so well under 10 is normal; 3 fps is far above
+// what a broken pipeline (one frame, then nothing) would show, and is what a slow phone gives.
+const MIN_INPUT_FPS = 3;
+// Flags every launch needs on a machine without network, GPU or a user session.
+const BROWSER_FLAGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  // Keep timers running at full speed although no window is focused.
+  '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
+];
+const CAMERA_FLAGS = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
+
+mkdirSync(ARTIFACTS, { recursive: true });
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` until it returns a truthy value or `ms` pass; fails with `what`. */
+async function eventually(what, ms, check) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+class Relay {
+  constructor(port) {
+    this.port = port;
+    this.base = `http://127.0.0.1:${port}`;
+    this.log = '';
+  }
+
+  async start() {
+    this.process = spawn(RELAY, ['--listen', `127.0.0.1:${this.port}`], {
+      env: { ...process.env, RUST_LOG: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.process.stdout.on('data', (chunk) => { this.log += chunk; });
+    this.process.stderr.on('data', (chunk) => { this.log += chunk; });
+    this.exited = new Promise((resolve) => this.process.on('exit', resolve));
+    await eventually('the relay to answer /healthz', 10000, async () => {
+      const response = await fetch(`${this.base}/healthz`);
+      return response.ok;
+    });
+  }
+
+  async stop() {
+    if (!this.process || this.process.exitCode !== null) return;
+    this.process.kill('SIGTERM');
+    await Promise.race([this.exited, sleep(5000)]);
+    if (this.process.exitCode === null) this.process.kill('SIGKILL');
+    await this.exited;
+  }
+
+  async device(id) {
+    const response = await fetch(`${this.base}/api/devices`);
+    const devices = await response.json();
+    return devices.find((device) => device.id === id);
+  }
+}
+
+function run(command, args, timeoutMs) {
+  return new Promise((resolve) => {
+    execFile(command, args, { timeout: timeoutMs, encoding: 'buffer', maxBuffer: 64 << 20 },
+      (error, stdout, stderr) => resolve({ error, stdout, stderr: stderr.toString() }));
+  });
+}
+
+let relay;
+let browser;
+
+before(async () => {
+  relay = new Relay(await freePort());
+  await relay.start();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [...BROWSER_FLAGS, ...CAMERA_FLAGS],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (relay) await relay.stop();
+});
+
+// Shared between the tests below, which run in order: the phone page keeps streaming.
+let phone;
+
+test('the push page streams the camera at 640x480', async () => {
+  const context = await browser.newContext({ viewport: { width: 412, height: 860 } });
+  phone = await context.newPage();
+  await phone.goto(`${relay.base}/push.html?device_id=${DEVICE}`);
+  assert.equal(await phone.inputValue('#device'), DEVICE);
+  await phone.selectOption('#size', '640x480');
+  await phone.selectOption('#fps-target', '10');
+  await phone.click('#toggle');
+
+  const device = await eventually(`${DEVICE} online at ${MIN_INPUT_FPS}+ fps`, 20000, async () => {
+    const found = await relay.device(DEVICE);
+    return found && found.online && found.input_fps >= MIN_INPUT_FPS && found;
+  });
+  assert.equal(device.width, 640);
+  assert.equal(device.height, 480);
+  assert.equal(await phone.textContent('#toggle'), 'Stop');
+  assert.match(await phone.textContent('#state'), /Streaming as e2e_cam/);
+  // The page's own figures follow what it sends.
+  await eventually('the page to show its frame rate', 5000, async () =>
+    parseFloat(await phone.textContent('#fps')) > 0);
+  assert.ok(parseFloat(await phone.textContent('#kb')) > 1, 'KB per frame shown');
+  assert.ok(parseInt(await phone.textContent('#rtt'), 10) >= 0, 'round trip shown');
+  await phone.screenshot({ path: join(ARTIFACTS, 'push.png') });
+});
+
+test('ffmpeg decodes 30 frames of the stream and the snapshot is 640x480', async () => {
+  const url = `${relay.base}/live.mjpeg?device_id=${DEVICE}`;
+  const decoded = await run('ffmpeg', ['-nostdin', '-v', 'error', '-rw_timeout', '10000000',
+    '-i', url, '-frames:v', '30', '-f', 'rawvideo', '-pix_fmt', 'gray', '-'], 60000);
+  assert.equal(decoded.error, null, `ffmpeg failed: ${decoded.stderr}`);
+  assert.equal(decoded.stderr.trim(), '', 'ffmpeg reported problems');
+  assert.equal(decoded.stdout.length, 640 * 480 * 30, 'thirty 640x480 frames');
+
+  const snapshot = Buffer.from(await (await fetch(`${relay.base}/snapshot.jpg?device_id=${DEVICE}`)).arrayBuffer());
+  const file = join(ARTIFACTS, 'snapshot.jpg');
+  writeFileSync(file, snapshot);
+  const probe = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height',
+    '-of', 'csv=p=0', file], 20000);
+  assert.equal(probe.error, null, probe.stderr);
+  assert.equal(probe.stdout.toString().trim(), 'mjpeg,640,480');
+});
+
+test('the push page rides out a relay restart by itself', async () => {
+  await relay.stop();
+  await eventually('the page to show the failure', 15000, async () =>
+    (await phone.getAttribute('#state', 'class')) === 'bad' &&
+    /Push failed/.test(await phone.textContent('#state')));
+  const errors = parseInt(await phone.textContent('#errors'), 10);
+  assert.ok(errors >= 1, 'the error count went up');
+
+  await relay.start();
+  // A new relay knows nothing: frames arriving there come from the page's own retries.
+  const device = await eventually(`${DEVICE} back on the new relay`, 30000, async () => {
+    const found = await relay.device(DEVICE);
+    return found && found.online && found.frames_received >= 5 && found;
+  });
+  assert.equal(device.width, 640);
+  await eventually('the page to say it streams again', 10000, async () =>
+    (await phone.getAttribute('#state', 'class')) === 'ok');
+  assert.equal(await phone.textContent('#toggle'), 'Stop');
+});
+
+test('the dashboard shows the device with a live 640-wide preview', async () => {
+  for (const [name, viewport] of [['dashboard', { width: 1280, height: 800 }],
+    ['dashboard-phone', { width: 412, height: 860 }]]) {
+    const context = await browser.newContext({ viewport });
+    const page = await context.newPage();
+    await page.goto(`${relay.base}/`);
+    assert.equal(await page.title(), 'streampump');
+    const card = page.locator('.card', { hasText: DEVICE });
+    await card.waitFor({ timeout: 5000 });
+    await eventually('the preview to show a frame', 10000, async () =>
+      (await card.locator('img').evaluate((img) => img.naturalWidth)) === 640);
+    assert.match(await card.locator('img').getAttribute('src'), /live\.mjpeg\?device_id=e2e_cam&fps=2&advance_headers=1/);
+    // The preview is a viewer like any other; the figures catch up within a poll or two.
+    await eventually('the preview counted as a viewer', 8000, async () =>
+      /viewers\s*1\b/.test(await card.locator('.stats').textContent()));
+    assert.match(await card.textContent(), /online/);
+    assert.match(await page.textContent('#push-url'), /\/push\.html\?device_id=cam_1/);
+    await card.locator('summary').click();
+    assert.match(await card.textContent(), /go2rtc\.yaml/);
+    assert.match(await card.textContent(), /streams:\s+e2e_cam:\s+- http:\/\/127\.0\.0\.1:\d+\/live\.mjpeg\?device_id=e2e_cam/);
+    await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: name === 'dashboard' });
+    await context.close();
+  }
+});
+
+test('stopping the page stops the camera and the pushes', async () => {
+  await phone.click('#toggle');
+  assert.equal(await phone.textContent('#toggle'), 'Start');
+  assert.equal(await phone.evaluate(() => document.getElementById('preview').srcObject), null);
+  const before = (await relay.device(DEVICE)).frames_received;
+  await sleep(1500);
+  const after = (await relay.device(DEVICE)).frames_received;
+  assert.ok(after - before <= 1, `no pushes after Stop (${before} -> ${after})`);
+});
+
+test('over plain HTTP on a LAN name the page explains how to get the camera', async () => {
+  // A name that is not localhost, resolved to the relay: an insecure origin for Chromium.
+  const insecure = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [...BROWSER_FLAGS, '--host-resolver-rules=MAP relay.lan 127.0.0.1'],
+  });
+  try {
+    const page = await insecure.newPage({ viewport: { width: 412, height: 860 } });
+    await page.goto(`http://relay.lan:${relay.port}/push.html?device_id=${DEVICE}`);
+    assert.equal(await page.evaluate(() => window.isSecureContext), false);
+    const state = await page.textContent('#state');
+    assert.match(state, /The camera needs a secure page/);
+    assert.match(state, /HTTPS/);
+    assert.match(state, new RegExp(`http://relay\\.lan:${relay.port}`));
+    assert.match(state, /unsafely-treat-insecure-origin-as-secure/);
+    await page.click('#toggle');
+    assert.match(await page.textContent('#state'), /The camera needs a secure page/);
+    assert.equal(await page.textContent('#toggle'), 'Start');
+    await page.screenshot({ path: join(ARTIFACTS, 'push-insecure.png') });
+  } finally {
+    await insecure.close();
+  }
+});
+
+test('a phone without a camera is told so', async () => {
+  const context = await browser.newContext({ viewport: { width: 412, height: 860 } });
+  const page = await context.newPage();
+  await page.goto(`${relay.base}/push.html?device_id=no_cam`);
+  // Ask for a camera that does not exist, as a phone whose camera is gone would.
+  await page.evaluate(() => {
+    const select = document.getElementById('camera');
+    const option = document.createElement('option');
+    option.value = 'no-such-camera';
+    select.appendChild(option);
+    select.value = 'no-such-camera';
+  });
+  await page.click('#toggle');
+  await eventually('the no-camera message', 10000, async () =>
+    /No camera found/.test(await page.textContent('#state')));
+  assert.equal(await page.textContent('#toggle'), 'Start');
+  await context.close();
+});
+
+test('the pages are small', async () => {
+  const sizes = {};
+  for (const path of ['/push.html', '/']) {
+    const response = await fetch(`${relay.base}${path}`, { headers: { Accept: 'text/html', 'Accept-Encoding': 'gzip' } });
+    assert.equal(response.headers.get('content-encoding'), 'gzip');
+    assert.equal(response.headers.get('content-type'), 'text/html; charset=utf-8');
+    sizes[path] = Number(response.headers.get('content-length'));
+    assert.ok(sizes[path] < 8 * 1024, `${path} is ${sizes[path]} bytes compressed`);
+  }
+  writeFileSync(join(ARTIFACTS, 'page-sizes.json'), JSON.stringify(sizes) + '\n');
+  // curl and scripts get the plain-text index, and are told how to fetch a page.
+  const text = await run('curl', ['-s', `${relay.base}/`], 10000);
+  assert.match(text.stdout.toString(), /^streampump /);
+  const refused = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${relay.base}/push.html`], 10000);
+  assert.equal(refused.stdout.toString(), '406');
+});
