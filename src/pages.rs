@@ -5,7 +5,9 @@
 //! on a LAN without internet loads everything from the relay. `build.rs` gzips them into the
 //! binary: about 8 KB instead of 20 KB of a router's flash, and fewer bytes over a weak Wi-Fi.
 //! Every browser accepts gzip; a client that does not (curl without `--compressed`) is told how
-//! to ask, since decompressing here would cost more binary than the pages themselves.
+//! to ask, since decompressing here would cost more binary than the pages themselves. For the
+//! same reason a request without `Accept-Encoding`, which RFC 9110 lets a server answer with
+//! any coding, gets that explanation (406) rather than gzip bytes a terminal would show raw.
 
 use tiny_http::{Header, Request, Response};
 
@@ -15,42 +17,63 @@ use crate::responses::{self, TextResponse};
 pub struct Page {
     pub name: &'static str,
     pub gzip: &'static [u8],
+    /// The request headers the answer depends on, for caches.
+    pub vary: &'static str,
 }
 
 pub const PUSH: Page = Page {
     name: "push.html",
     gzip: include_bytes!(concat!(env!("OUT_DIR"), "/push.html.gz")),
+    vary: "Accept-Encoding",
 };
 
+/// Served at `/` when the client asks for HTML; the plain-text index otherwise.
 pub const DASHBOARD: Page = Page {
     name: "index.html",
     gzip: include_bytes!(concat!(env!("OUT_DIR"), "/index.html.gz")),
+    vary: INDEX_VARY,
 };
 
-/// Whether an `Accept-Encoding` value admits gzip (`gzip`, `x-gzip` or `*`, without `q=0`).
-pub fn accepts_gzip(accept_encoding: &str) -> bool {
-    accept_encoding.split(',').any(|entry| {
-        let mut parts = entry.split(';');
-        let coding = parts.next().unwrap_or_default().trim();
-        // `q=0` (or `0.0`, `0.000`) means "not this one".
-        let refused = parts.any(|parameter| {
-            let parameter = parameter.trim().to_ascii_lowercase();
-            parameter
-                .strip_prefix("q=")
-                .is_some_and(|q| q.starts_with('0') && q.chars().all(|c| c == '0' || c == '.'))
-        });
-        !refused
-            && (coding.eq_ignore_ascii_case("gzip")
-                || coding.eq_ignore_ascii_case("x-gzip")
-                || coding == "*")
+/// What the answer at `/` depends on, whichever variant is sent.
+pub const INDEX_VARY: &str = "Accept, Accept-Encoding";
+
+/// Whether a parameter list (`;q=0.5;level=1`) carries a weight of zero: "not this one".
+fn weighs_zero<'a>(mut parameters: impl Iterator<Item = &'a str>) -> bool {
+    parameters.any(|parameter| {
+        let parameter = parameter.trim().to_ascii_lowercase();
+        parameter
+            .strip_prefix("q=")
+            .is_some_and(|q| q.starts_with('0') && q.chars().all(|c| c == '0' || c == '.'))
     })
 }
 
-/// Whether an `Accept` value names HTML: browsers do, curl and scripts do not.
+/// Whether an `Accept-Encoding` value admits gzip (RFC 9110 §12.5.3): `gzip` or `x-gzip`
+/// with a weight above zero, or else `*` with a weight above zero. An absent header is
+/// treated as "no gzip" (see the module docs).
+pub fn accepts_gzip(accept_encoding: &str) -> bool {
+    let mut gzip = None;
+    let mut any = None;
+    for entry in accept_encoding.split(',') {
+        let mut parts = entry.split(';');
+        let coding = parts.next().unwrap_or_default().trim();
+        let wanted = !weighs_zero(parts);
+        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(gzip.unwrap_or(false) || wanted);
+        } else if coding == "*" {
+            any = Some(wanted);
+        }
+    }
+    gzip.or(any).unwrap_or(false)
+}
+
+/// Whether an `Accept` value names HTML with a weight above zero: browsers do, curl and
+/// scripts do not.
 pub fn prefers_html(accept: &str) -> bool {
-    accept
-        .split(',')
-        .any(|entry| entry.split(';').next().unwrap_or_default().trim() == "text/html")
+    accept.split(',').any(|entry| {
+        let mut parts = entry.split(';');
+        let media_type = parts.next().unwrap_or_default().trim();
+        media_type.eq_ignore_ascii_case("text/html") && !weighs_zero(parts)
+    })
 }
 
 /// The value of the request header `name`, if present.
@@ -69,9 +92,17 @@ pub fn serve(request: Request, page: &Page) -> std::io::Result<()> {
             "{} is stored gzip-compressed: open it in a browser, or with curl add --compressed",
             page.name
         );
-        return request.respond(responses::reason(406, &message));
+        let mut refusal = responses::reason(406, &message);
+        add_header(&mut refusal, "Vary", page.vary);
+        return request.respond(refusal);
     }
     request.respond(compressed(page))
+}
+
+fn add_header(response: &mut TextResponse, name: &str, value: &str) {
+    if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+        response.add_header(header);
+    }
 }
 
 fn compressed(page: &Page) -> TextResponse {
@@ -81,15 +112,20 @@ fn compressed(page: &Page) -> TextResponse {
     for (name, value) in [
         ("Content-Type", "text/html; charset=utf-8"),
         ("Content-Encoding", "gzip"),
-        ("Vary", "Accept-Encoding"),
+        ("Vary", page.vary),
         // Revalidate each time, so that a relay upgrade shows its new page at once.
         ("Cache-Control", "no-cache"),
         ("X-Content-Type-Options", "nosniff"),
     ] {
-        if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            response.add_header(header);
-        }
+        add_header(&mut response, name, value);
     }
+    response
+}
+
+/// The plain-text index at `/`, marked as one variant of that URL.
+pub fn text_index(body: &str) -> TextResponse {
+    let mut response = responses::text(200, body);
+    add_header(&mut response, "Vary", INDEX_VARY);
     response
 }
 
@@ -109,6 +145,11 @@ mod tests {
         assert!(!accepts_gzip("gzip;q=0"));
         assert!(!accepts_gzip("gzip;q=0.000"));
         assert!(!accepts_gzip("gzipped"));
+        // A listed coding's own weight wins over `*` (RFC 9110 §12.5.3).
+        assert!(!accepts_gzip("gzip;q=0, *"));
+        assert!(accepts_gzip("*;q=0, gzip"));
+        assert!(!accepts_gzip("*;q=0"));
+        assert!(accepts_gzip("GZIP;Q=0.5"));
     }
 
     #[test]
@@ -119,6 +160,8 @@ mod tests {
         assert!(!prefers_html("*/*"));
         assert!(!prefers_html(""));
         assert!(!prefers_html("application/json"));
+        assert!(!prefers_html("text/html;q=0, */*"));
+        assert!(prefers_html("Text/HTML"));
     }
 
     #[test]

@@ -316,7 +316,7 @@ fn handle(request: Request, route: Result<Route, routes::Refusal>, shared: &Shar
             if pages::header_value(&request, "Accept").is_some_and(pages::prefers_html) {
                 pages::serve(request, &pages::DASHBOARD)
             } else {
-                request.respond(responses::text(200, &status::index_text()))
+                request.respond(pages::text_index(&status::index_text()))
             }
         }
         Ok(Route::PushPage) => pages::serve(request, &pages::PUSH),

@@ -29,12 +29,18 @@ fn asset(name: &str) -> Vec<u8> {
 #[test]
 fn browsers_get_the_push_page_and_the_dashboard_compressed() {
     let relay = Relay::start(&[]);
-    for (target, accept, file) in [
-        ("/push.html?device_id=cam_kitchen", "*/*", "push.html"),
+    for (target, accept, file, vary) in [
+        (
+            "/push.html?device_id=cam_kitchen",
+            "*/*",
+            "push.html",
+            "Accept-Encoding",
+        ),
         (
             "/",
             "text/html,application/xhtml+xml,*/*;q=0.8",
             "index.html",
+            "Accept, Accept-Encoding",
         ),
     ] {
         let page = get_with(
@@ -48,7 +54,7 @@ fn browsers_get_the_push_page_and_the_dashboard_compressed() {
             page.header("Content-Type"),
             Some("text/html; charset=utf-8")
         );
-        assert_eq!(page.header("Vary"), Some("Accept-Encoding"));
+        assert_eq!(page.header("Vary"), Some(vary), "{target}");
         assert_eq!(gunzip(&page.body), asset(file), "{target}");
     }
 }
@@ -59,6 +65,7 @@ fn clients_without_gzip_get_the_text_index_or_a_way_to_ask() {
     let index = get_with(&relay, "/", "Accept: */*\r\n");
     assert_eq!(index.status, 200);
     assert!(index.text().starts_with("streampump "), "{}", index.text());
+    assert_eq!(index.header("Vary"), Some("Accept, Accept-Encoding"));
 
     for headers in [
         "",
