@@ -19,6 +19,7 @@ pub mod handler_slots;
 pub mod heap;
 pub mod jpeg;
 pub mod listener;
+pub mod logging;
 pub mod mjpeg;
 pub mod oversize_alloc;
 pub mod own_sockets;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use streampump::config::{Args, Config};
 use streampump::heap;
+use streampump::logging;
 use streampump::oversize_alloc::OversizeAlloc;
 use streampump::server::{self, THREAD_STACK_BYTES};
 
@@ -22,7 +23,7 @@ fn main() -> ExitCode {
         println!("streampump {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    logging::init();
     let config = match Config::from_args(&args) {
         Ok(config) => config,
         Err(error) => {

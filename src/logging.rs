@@ -1,0 +1,174 @@
+//! Log lines to standard error, filtered by `RUST_LOG`.
+//!
+//! Why not env_logger: on the MIPS routers the relay is built for, env_logger and its filter
+//! parser cost about 10 KB of a 600 KB flash budget, for features the relay does not use
+//! (regex filters, styles, timestamps: procd's logread and the systemd journal stamp each line
+//! themselves). This keeps its line format, `[INFO  streampump::registry] cam_01: online …`,
+//! and the part of its `RUST_LOG` syntax people type: a default level and `module=level`
+//! directives, comma-separated (`info,streampump::registry=debug`), the longest matching
+//! module prefix winning. A directive it cannot read is reported once and ignored.
+
+use std::io::Write;
+
+use log::{LevelFilter, Log, Metadata, Record};
+
+/// Where the filter comes from, and what applies when it is not set.
+pub const FILTER_VARIABLE: &str = "RUST_LOG";
+pub const DEFAULT_LEVEL: LevelFilter = LevelFilter::Info;
+
+/// The parsed `RUST_LOG`: a default level and per-module levels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    default: LevelFilter,
+    /// `(module prefix, level)`, longest prefix first.
+    modules: Vec<(String, LevelFilter)>,
+}
+
+impl Filter {
+    /// Reads a `RUST_LOG` value; the directives it could not read come back for a warning.
+    pub fn parse(spec: &str) -> (Filter, Vec<String>) {
+        let mut filter = Filter {
+            default: DEFAULT_LEVEL,
+            modules: Vec::new(),
+        };
+        let mut unreadable = Vec::new();
+        for directive in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+            match directive.split_once('=') {
+                None => match directive.parse::<LevelFilter>() {
+                    Ok(level) => filter.default = level,
+                    // A bare module name means "everything from it", as in env_logger.
+                    Err(_) if is_module_path(directive) => filter
+                        .modules
+                        .push((directive.to_string(), LevelFilter::Trace)),
+                    Err(_) => unreadable.push(directive.to_string()),
+                },
+                Some((module, level)) => match level.trim().parse::<LevelFilter>() {
+                    Ok(level) if is_module_path(module.trim()) => {
+                        filter.modules.push((module.trim().to_string(), level))
+                    }
+                    _ => unreadable.push(directive.to_string()),
+                },
+            }
+        }
+        filter
+            .modules
+            .sort_by_key(|(module, _)| std::cmp::Reverse(module.len()));
+        (filter, unreadable)
+    }
+
+    /// The level that applies to log lines from `target` (a module path).
+    pub fn level_for(&self, target: &str) -> LevelFilter {
+        self.modules
+            .iter()
+            .find(|(module, _)| {
+                target == module
+                    || target
+                        .strip_prefix(module.as_str())
+                        .is_some_and(|rest| rest.starts_with("::"))
+            })
+            .map_or(self.default, |(_, level)| *level)
+    }
+
+    /// The most verbose level anything may log at, for `log`'s fast check.
+    pub fn max_level(&self) -> LevelFilter {
+        self.modules
+            .iter()
+            .map(|(_, level)| *level)
+            .fold(self.default, std::cmp::max)
+    }
+}
+
+fn is_module_path(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+}
+
+struct StderrLogger {
+    filter: Filter,
+}
+
+impl Log for StderrLogger {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        metadata.level() <= self.filter.level_for(metadata.target())
+    }
+
+    fn log(&self, record: &Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let line = format!(
+            "[{:<5} {}] {}\n",
+            record.level(),
+            record.target(),
+            record.args()
+        );
+        // One write per line, so lines from many threads never interleave. A closed stderr
+        // is no reason to stop relaying.
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs the logger, filtered by `RUST_LOG` (default `info`). Call once, early in `main`.
+pub fn init() {
+    let spec = std::env::var(FILTER_VARIABLE).unwrap_or_default();
+    let (filter, unreadable) = Filter::parse(&spec);
+    let max_level = filter.max_level();
+    // Leaked once: the logger lives as long as the process, as `log` requires.
+    let logger: &'static StderrLogger = Box::leak(Box::new(StderrLogger { filter }));
+    if log::set_logger(logger).is_ok() {
+        log::set_max_level(max_level);
+    }
+    for directive in unreadable {
+        log::warn!(
+            "ignoring {FILTER_VARIABLE} directive {directive:?}: expected LEVEL or MODULE=LEVEL"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_level_sets_the_default() {
+        let (filter, unreadable) = Filter::parse("debug");
+        assert!(unreadable.is_empty());
+        assert_eq!(filter.level_for("streampump::server"), LevelFilter::Debug);
+        assert_eq!(Filter::parse("").0.level_for("x"), DEFAULT_LEVEL);
+        assert_eq!(Filter::parse("OFF").0.max_level(), LevelFilter::Off);
+    }
+
+    #[test]
+    fn the_longest_module_prefix_wins() {
+        let (filter, unreadable) =
+            Filter::parse("warn, streampump=info ,streampump::registry=trace");
+        assert!(unreadable.is_empty());
+        assert_eq!(filter.level_for("streampump::registry"), LevelFilter::Trace);
+        assert_eq!(
+            filter.level_for("streampump::registry::inner"),
+            LevelFilter::Trace
+        );
+        assert_eq!(filter.level_for("streampump::server"), LevelFilter::Info);
+        assert_eq!(filter.level_for("streampumpx"), LevelFilter::Warn);
+        assert_eq!(filter.level_for("tiny_http"), LevelFilter::Warn);
+        assert_eq!(filter.max_level(), LevelFilter::Trace);
+    }
+
+    #[test]
+    fn a_bare_module_means_everything_from_it() {
+        let (filter, _) = Filter::parse("streampump");
+        assert_eq!(filter.level_for("streampump::push"), LevelFilter::Trace);
+        assert_eq!(filter.level_for("tiny_http"), DEFAULT_LEVEL);
+    }
+
+    #[test]
+    fn unreadable_directives_are_reported_and_ignored() {
+        let (filter, unreadable) = Filter::parse("info,streampump=loud,a b=debug,/regex/");
+        assert_eq!(unreadable, ["streampump=loud", "a b=debug", "/regex/"]);
+        assert_eq!(filter.level_for("streampump::server"), LevelFilter::Info);
+    }
+}
