@@ -4,6 +4,9 @@ CARGO ?= cargo
 # Debian packages the tests drive as real clients.
 TEST_TOOLS := ffmpeg ffprobe
 
+# Prometheus's reference parser, for the metrics test.
+PROMETHEUS_CLIENT := 0.21.1
+
 # Debian's Chromium, driven by playwright-core in `make e2e` (no browser is downloaded).
 CHROMIUM ?= /usr/bin/chromium
 
@@ -39,7 +42,7 @@ DESTDIR ?=
 help:
 	@echo "make build     release binary in target/release/streampump"
 	@echo "make run       run the relay with default settings (port 19999)"
-	@echo "make test      unit and integration tests (installs ffmpeg when run as root)"
+	@echo "make test      unit and integration tests (installs ffmpeg when run as root, prometheus_client from PyPI)"
 	@echo "make lint      rustfmt, clippy and shellcheck"
 	@echo "make bench     streampump vs the reference Go server under loadgen (BENCH_SECONDS=15)"
 	@echo "make abuse     the full abuse suite against the release binary (report in target/abuse-report.md)"
@@ -82,6 +85,11 @@ test-deps:
 			exit 1; \
 		fi; \
 	fi
+	@# tests/metrics.rs reads /metrics with Prometheus's reference parser.
+	@python3 -c 'import prometheus_client' 2>/dev/null || { \
+		echo "installing prometheus_client $(PROMETHEUS_CLIENT) from PyPI for the metrics test"; \
+		python3 -m pip install --quiet --disable-pip-version-check "prometheus_client==$(PROMETHEUS_CLIENT)" || { \
+			echo "error: the metrics test needs python3 with prometheus_client: python3 -m pip install prometheus_client" >&2; exit 1; }; }
 
 lint: fmt clippy shellcheck init-checks
 

@@ -164,6 +164,11 @@ impl Connections {
     }
 
     /// Registers a request from `peer` as in progress until the returned guard is dropped.
+    /// Connections known now: those that sent a request and are not yet seen gone.
+    pub fn count(&self) -> usize {
+        self.peers.lock().len()
+    }
+
     pub fn begin(self: &Arc<Self>, peer: Option<SocketAddr>, work: Work) -> Begun {
         let Some(peer) = peer else {
             return Begun {

@@ -45,6 +45,10 @@ struct State {
     frames_received: u64,
     bytes_received: u64,
     frames_sent: u64,
+    /// Frames viewers never got because a newer one replaced them first.
+    frames_skipped: u64,
+    /// Pushes refused for their content (see `Device::count_bad_frame`).
+    bad_frames: u64,
     input_rate: RateMeter,
     viewers: usize,
     /// Whether the last online/offline log line said online.
@@ -88,6 +92,8 @@ pub struct DeviceStatus {
     pub dimensions: Option<Dimensions>,
     pub viewers: usize,
     pub frames_sent: u64,
+    pub frames_skipped: u64,
+    pub bad_frames: u64,
 }
 
 impl Device {
@@ -100,6 +106,8 @@ impl Device {
                 frames_received: 0,
                 bytes_received: 0,
                 frames_sent: 0,
+                frames_skipped: 0,
+                bad_frames: 0,
                 input_rate: RateMeter::default(),
                 viewers: 0,
                 announced_online: false,
@@ -141,6 +149,11 @@ impl Device {
         drop(state);
         self.new_frame.notify_all();
         Ok(Published { seq, came_online })
+    }
+
+    /// Counts a push refused for its content: not a complete JPEG, too large, empty or cut off.
+    pub fn count_bad_frame(&self) {
+        self.state.lock().bad_frames += 1;
     }
 
     /// Whether any frame was ever published here.
@@ -190,6 +203,8 @@ impl Device {
             dimensions: latest.and_then(|f| f.dimensions),
             viewers: state.viewers,
             frames_sent: state.frames_sent,
+            frames_skipped: state.frames_skipped,
+            bad_frames: state.bad_frames,
         }
     }
 
@@ -292,8 +307,11 @@ impl Viewer {
         loop {
             if let Some(frame) = &state.latest {
                 if frame.seq > self.last_seq {
+                    let skipped = frame.seq - self.last_seq - 1;
                     self.last_seq = frame.seq;
-                    return Next::Fresh(frame.clone());
+                    let frame = frame.clone();
+                    state.frames_skipped += skipped;
+                    return Next::Fresh(frame);
                 }
             }
             if self
@@ -307,8 +325,11 @@ impl Viewer {
         }
         match &state.latest {
             Some(frame) if frame.seq > self.last_seq => {
+                let skipped = frame.seq - self.last_seq - 1;
                 self.last_seq = frame.seq;
-                Next::Fresh(frame.clone())
+                let frame = frame.clone();
+                state.frames_skipped += skipped;
+                Next::Fresh(frame)
             }
             Some(frame) if self.device.is_online(&state, Instant::now()) => {
                 Next::Repeat(frame.clone())

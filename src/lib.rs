@@ -20,6 +20,7 @@ pub mod heap;
 pub mod jpeg;
 pub mod listener;
 pub mod logging;
+pub mod metrics;
 pub mod mjpeg;
 pub mod oversize_alloc;
 pub mod own_sockets;

@@ -11,6 +11,7 @@
 
 use tiny_http::{Header, Request, Response};
 
+use crate::metrics::Rejection;
 use crate::responses::{self, TextResponse};
 
 /// A page as it is stored: gzip-compressed HTML.
@@ -85,8 +86,9 @@ pub fn header_value<'a>(request: &'a Request, name: &'static str) -> Option<&'a 
         .map(|header| header.value.as_str())
 }
 
-/// Serves `page` compressed, or explains how to ask for it.
-pub fn serve(request: Request, page: &Page) -> std::io::Result<()> {
+/// Serves `page` compressed, or explains how to ask for it (a refusal comes back for the
+/// metrics).
+pub fn serve(request: Request, page: &Page) -> (std::io::Result<()>, Option<Rejection>) {
     if !header_value(&request, "Accept-Encoding").is_some_and(accepts_gzip) {
         let message = format!(
             "{} is stored gzip-compressed: open it in a browser, or with curl add --compressed",
@@ -94,9 +96,9 @@ pub fn serve(request: Request, page: &Page) -> std::io::Result<()> {
         );
         let mut refusal = responses::reason(406, &message);
         add_header(&mut refusal, "Vary", page.vary);
-        return request.respond(refusal);
+        return (request.respond(refusal), Some(Rejection::NotAcceptable));
     }
-    request.respond(compressed(page))
+    (request.respond(compressed(page)), None)
 }
 
 fn add_header(response: &mut TextResponse, name: &str, value: &str) {

@@ -12,26 +12,36 @@ use tiny_http::Request;
 
 use crate::device_id::DeviceId;
 use crate::jpeg;
+use crate::metrics::Rejection;
 use crate::mjpeg::Part;
 use crate::registry::Registry;
 use crate::responses::{self, TextResponse};
 use crate::upload_budget::{Reservation, UploadBudget};
 
+/// Receives one push and answers it; a refusal comes back for the metrics.
 pub fn serve(
     mut request: Request,
     registry: &Registry,
     uploads: &UploadBudget,
     device: &DeviceId,
     max_frame_bytes: usize,
-) {
+) -> Option<Rejection> {
     let pusher = request.remote_addr().copied();
     let limits = Limits {
         uploads,
         max_frame_bytes,
     };
-    let response = match receive(&mut request, registry, device, &limits, pusher) {
-        Ok(()) => responses::text(200, "OK"),
-        Err(response) => response,
+    let (response, rejection) = match receive(&mut request, registry, device, &limits, pusher) {
+        Ok(()) => (responses::text(200, "OK"), None),
+        Err(Refused { response, why }) => {
+            if matches!(
+                why,
+                Rejection::BadRequest | Rejection::TooLarge | Rejection::NotJpeg
+            ) {
+                registry.count_bad_frame(device);
+            }
+            (response, Some(why))
+        }
     };
     let status = response.status_code().0;
     // `respond` returns only after tiny_http has discarded any unread rest of the body.
@@ -39,6 +49,21 @@ pub fn serve(
         Ok(()) if status != 200 => log::debug!("{device}: push refused with {status}"),
         Ok(()) => {}
         Err(error) => log::debug!("{device}: push answer not delivered: {error}"),
+    }
+    rejection
+}
+
+/// A refused push: the answer, and why, for the metrics.
+struct Refused {
+    response: TextResponse,
+    why: Rejection,
+}
+
+impl From<TextResponse> for Refused {
+    /// Answers whose status says why (400, 413, 415).
+    fn from(response: TextResponse) -> Refused {
+        let why = Rejection::for_status(response.status_code().0);
+        Refused { response, why }
     }
 }
 
@@ -54,7 +79,7 @@ fn receive(
     device: &DeviceId,
     limits: &Limits<'_>,
     pusher: Option<std::net::SocketAddr>,
-) -> Result<(), TextResponse> {
+) -> Result<(), Refused> {
     // Held until the frame is published: see `upload_budget`.
     let _reservation = reserve(request, limits)?;
     let part = read_body(request, limits.max_frame_bytes)?;
@@ -64,7 +89,7 @@ fn receive(
             "{device}: refused a push of {} bytes: {problem}",
             jpeg.len()
         );
-        return Err(responses::reason(415, &problem.to_string()));
+        return Err(responses::reason(415, &problem.to_string()).into());
     }
     let dimensions = jpeg::dimensions(jpeg);
     let length = jpeg.len();
@@ -75,24 +100,28 @@ fn receive(
         }
         Err(refused) => {
             log::warn!("{device}: push refused: {refused}");
-            Err(responses::unavailable(&refused.to_string()))
+            Err(Refused {
+                response: responses::unavailable(&refused.to_string()),
+                why: Rejection::DeviceLimit,
+            })
         }
     }
 }
 
 /// Reserves room for the body before any of it is read (the frame cap is checked first, so
 /// an oversized body gets its 413 rather than a 503).
-fn reserve<'a>(request: &Request, limits: &Limits<'a>) -> Result<Reservation<'a>, TextResponse> {
+fn reserve<'a>(request: &Request, limits: &Limits<'a>) -> Result<Reservation<'a>, Refused> {
     let needed = match request.body_length() {
         Some(declared) if declared > limits.max_frame_bytes => return Ok(limits.uploads.nothing()),
         Some(declared) => declared,
         None => limits.max_frame_bytes,
     };
-    limits.uploads.reserve(needed).ok_or_else(|| {
-        responses::unavailable(&format!(
+    limits.uploads.reserve(needed).ok_or_else(|| Refused {
+        response: responses::unavailable(&format!(
             "too many uploads in progress ({} bytes, see --max-upload-bytes); try again later",
             limits.uploads.limit()
-        ))
+        )),
+        why: Rejection::UploadLimit,
     })
 }
 

@@ -72,6 +72,17 @@ pub fn json(body: String) -> TextResponse {
     no_cache(response)
 }
 
+/// Prometheus's text exposition format, never cached.
+pub fn metrics(body: String) -> TextResponse {
+    let response = Response::from_data(body.into_bytes());
+    let response = with_header(
+        response,
+        "Content-Type",
+        "text/plain; version=0.0.4; charset=utf-8",
+    );
+    no_cache(response)
+}
+
 /// The latest frame as `image/jpeg` with `Content-Length` (tiny_http would otherwise send
 /// anything over 32 KiB chunked).
 pub fn jpeg(part: &Part, age_ms: u64) -> Response<SharedBytes> {

@@ -33,6 +33,8 @@ pub enum Route {
     Index,
     /// `GET /push.html`: the page a phone opens to push its camera.
     PushPage,
+    /// `GET /metrics`: counters in Prometheus's text format.
+    Metrics,
     /// `OPTIONS` on a known path: which methods it takes.
     Options { allow: &'static str },
 }
@@ -83,6 +85,7 @@ enum Resource<'a> {
     Health,
     Index,
     PushPage,
+    Metrics,
 }
 
 impl Resource<'_> {
@@ -127,6 +130,7 @@ pub fn route(method: &str, raw_target: &str) -> Result<Route, Refusal> {
         Resource::Health => Route::Health,
         Resource::Index => Route::Index,
         Resource::PushPage => Route::PushPage,
+        Resource::Metrics => Route::Metrics,
     })
 }
 
@@ -142,6 +146,7 @@ fn resource(target: &RequestTarget) -> Result<Resource<'_>, Refusal> {
         "/api/devices" => Ok(Resource::Devices),
         "/healthz" => Ok(Resource::Health),
         "/push.html" => Ok(Resource::PushPage),
+        "/metrics" => Ok(Resource::Metrics),
         // mjpg-streamer puts the endpoint in `?action=`.
         "/" => match target.param("action") {
             None => Ok(Resource::Index),
@@ -268,6 +273,7 @@ mod tests {
         assert_eq!(route("GET", "/healthz"), Ok(Route::Health));
         assert_eq!(route("GET", "/"), Ok(Route::Index));
         assert_eq!(route("GET", "/push.html"), Ok(Route::PushPage));
+        assert_eq!(route("GET", "/metrics"), Ok(Route::Metrics));
         assert_eq!(
             route("GET", "/push.html?device_id=cam_kitchen"),
             Ok(Route::PushPage)

@@ -27,6 +27,7 @@ use crate::handler_pool::HandlerPool;
 use crate::handler_slots::{Admission, HandlerSlots};
 use crate::heap;
 use crate::listener;
+use crate::metrics::{self, Counters, Gauges, Rejection};
 use crate::pages;
 use crate::push;
 use crate::registry::Registry;
@@ -84,6 +85,7 @@ struct Shared {
     config: Config,
     registry: Registry,
     uploads: UploadBudget,
+    counters: Counters,
 }
 
 /// What dispatch needs, shared by the dispatch threads of every server generation.
@@ -127,6 +129,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         shared: Arc::new(Shared {
             registry: Registry::new(&config),
             uploads: UploadBudget::new(config.max_upload_bytes),
+            counters: Counters::default(),
             config,
         }),
     };
@@ -226,6 +229,15 @@ impl Dispatcher {
         let slot = self.slots.acquire(&self.stalls);
         let shared = Arc::clone(&self.shared);
         let limit = self.slots.limit();
+        // Read now, on the dispatch thread, for `/metrics` only.
+        let gauges = if matches!(route, Ok(Route::Metrics)) {
+            Gauges {
+                connections: self.connections.count(),
+                requests_in_progress: self.slots.serving(),
+            }
+        } else {
+            Gauges::default()
+        };
         let job = Box::new(move || {
             // The slot and the registration are held until this handler returns (or unwinds).
             let _in_progress = in_progress;
@@ -244,9 +256,10 @@ impl Dispatcher {
                     "server busy: {limit} requests in progress (--max-connections); try again later"
                 );
                 let _ = request.respond(responses::unavailable(&message));
+                shared.counters.reject(Rejection::ConnectionLimit);
                 return;
             }
-            handle(request, route, &shared);
+            handle(request, route, &shared, gauges);
         });
         if let Err((error, job)) = self.pool.run(job, HANDLER_PATIENCE) {
             // Dropping the job answers its request with tiny_http's 500.
@@ -266,8 +279,14 @@ fn has_body(request: &Request) -> bool {
             .any(|header| header.field.equiv("Transfer-Encoding"))
 }
 
-fn handle(request: Request, route: Result<Route, routes::Refusal>, shared: &Shared) {
+fn handle(
+    request: Request,
+    route: Result<Route, routes::Refusal>,
+    shared: &Shared,
+    gauges: Gauges,
+) {
     let registry = &shared.registry;
+    let mut rejected = None;
     let answer = match route {
         Err(refusal) => {
             log::debug!(
@@ -277,10 +296,11 @@ fn handle(request: Request, route: Result<Route, routes::Refusal>, shared: &Shar
                 refusal.status,
                 refusal.reason
             );
+            rejected = Some(Rejection::for_status(refusal.status));
             request.respond(responses::refusal(&refusal))
         }
         Ok(Route::Push(device)) => {
-            push::serve(
+            rejected = push::serve(
                 request,
                 registry,
                 &shared.uploads,
@@ -294,7 +314,7 @@ fn handle(request: Request, route: Result<Route, routes::Refusal>, shared: &Shar
             options,
             head_only,
         }) => {
-            stream::serve(request, registry, &device, options, head_only);
+            rejected = stream::serve(request, registry, &device, options, head_only);
             Ok(())
         }
         Ok(Route::Snapshot(device)) => match registry.latest(&device) {
@@ -302,26 +322,42 @@ fn handle(request: Request, route: Result<Route, routes::Refusal>, shared: &Shar
                 let age = decimal::whole_millis(frame.received_at.elapsed());
                 request.respond(responses::jpeg(&frame.part, age))
             }
-            None => request.respond(responses::reason(
-                404,
-                &format!("device {device} has no frame yet"),
-            )),
+            None => {
+                rejected = Some(Rejection::NotFound);
+                request.respond(responses::reason(
+                    404,
+                    &format!("device {device} has no frame yet"),
+                ))
+            }
         },
         Ok(Route::Devices) => {
             let json = status::devices_json(&registry.statuses());
             request.respond(responses::json(json))
         }
+        Ok(Route::Metrics) => {
+            let text = metrics::render(&registry.statuses(), &shared.counters, gauges);
+            request.respond(responses::metrics(text))
+        }
         Ok(Route::Health) => request.respond(responses::text(200, "ok")),
         Ok(Route::Index) => {
             if pages::header_value(&request, "Accept").is_some_and(pages::prefers_html) {
-                pages::serve(request, &pages::DASHBOARD)
+                let (answer, refused) = pages::serve(request, &pages::DASHBOARD);
+                rejected = refused;
+                answer
             } else {
                 request.respond(pages::text_index(&status::index_text()))
             }
         }
-        Ok(Route::PushPage) => pages::serve(request, &pages::PUSH),
+        Ok(Route::PushPage) => {
+            let (answer, refused) = pages::serve(request, &pages::PUSH);
+            rejected = refused;
+            answer
+        }
         Ok(Route::Options { allow }) => request.respond(responses::options(allow)),
     };
+    if let Some(why) = rejected {
+        shared.counters.reject(why);
+    }
     if let Err(error) = answer {
         log::debug!("answer not delivered: {error}");
     }

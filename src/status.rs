@@ -24,7 +24,7 @@ pub fn devices_json(statuses: &[DeviceStatus]) -> String {
             json,
             ",\"online\":{},\"frames_received\":{},\"input_fps\":{},\"bytes_received\":{},\
              \"last_frame_age_ms\":{},\"last_frame_bytes\":{},\"width\":{},\"height\":{},\
-             \"viewers\":{},\"frames_sent\":{}}}",
+             \"viewers\":{},\"frames_sent\":{},\"frames_skipped\":{},\"bad_frames\":{}}}",
             status.online,
             status.frames_received,
             status.input_fps,
@@ -39,6 +39,8 @@ pub fn devices_json(statuses: &[DeviceStatus]) -> String {
             optional(status.dimensions.map(|d| d.height.to_string())),
             status.viewers,
             status.frames_sent,
+            status.frames_skipped,
+            status.bad_frames,
         );
     }
     json.push_str("]\n");
@@ -96,6 +98,8 @@ mod tests {
             }),
             viewers: 2,
             frames_sent: 6,
+            frames_skipped: 1,
+            bad_frames: 0,
         }
     }
 
@@ -105,7 +109,8 @@ mod tests {
             devices_json(&[status("cam")]),
             "[{\"id\":\"cam\",\"online\":true,\"frames_received\":3,\"input_fps\":14.99,\
              \"bytes_received\":300,\"last_frame_age_ms\":42,\"last_frame_bytes\":100,\
-             \"width\":640,\"height\":480,\"viewers\":2,\"frames_sent\":6}]\n"
+             \"width\":640,\"height\":480,\"viewers\":2,\"frames_sent\":6,\"frames_skipped\":1,\
+             \"bad_frames\":0}]\n"
         );
     }
 

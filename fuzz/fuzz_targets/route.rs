@@ -78,7 +78,7 @@ fn check_route(method: &str, target: &str, accepted: &Route) {
             assert!(get_or_head, "{method} {target:?} became a snapshot");
             check_id(device);
         }
-        Route::Devices | Route::Health | Route::Index | Route::PushPage => {
+        Route::Devices | Route::Health | Route::Index | Route::PushPage | Route::Metrics => {
             assert!(get_or_head, "{method} {target:?} became {accepted:?}");
         }
         Route::Options { allow } => {

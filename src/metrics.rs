@@ -1,0 +1,304 @@
+//! `GET /metrics`: the relay's counters in Prometheus's text exposition format (version 0.0.4).
+//!
+//! Written by hand, like `/api/devices`: the format is a few lines of `name{labels} value`, and
+//! a client library would cost more binary than the whole endpoint. Names follow Prometheus's
+//! conventions: a `streampump_` prefix, `_total` on counters, seconds and bytes as base units.
+//! Device ids cannot contain characters that need escaping in a label, but label values are
+//! escaped anyway so that this file stays correct on its own.
+//!
+//! Process-wide counts live here; the per-device ones are the device's own (`DeviceStatus`).
+//! 64-bit counters sit under a lock: 32-bit MIPS has no 64-bit atomics.
+
+use std::fmt::Write;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::decimal;
+use crate::device::DeviceStatus;
+
+/// Why a request was refused, as the `reason` label of `streampump_requests_rejected_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    BadRequest,
+    NotFound,
+    MethodNotAllowed,
+    NotAcceptable,
+    TooLarge,
+    NotJpeg,
+    ConnectionLimit,
+    DeviceLimit,
+    ViewerLimit,
+    UploadLimit,
+    Other,
+}
+
+impl Rejection {
+    const ALL: [Rejection; 11] = [
+        Rejection::BadRequest,
+        Rejection::NotFound,
+        Rejection::MethodNotAllowed,
+        Rejection::NotAcceptable,
+        Rejection::TooLarge,
+        Rejection::NotJpeg,
+        Rejection::ConnectionLimit,
+        Rejection::DeviceLimit,
+        Rejection::ViewerLimit,
+        Rejection::UploadLimit,
+        Rejection::Other,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Rejection::BadRequest => "bad_request",
+            Rejection::NotFound => "not_found",
+            Rejection::MethodNotAllowed => "method_not_allowed",
+            Rejection::NotAcceptable => "not_acceptable",
+            Rejection::TooLarge => "too_large",
+            Rejection::NotJpeg => "not_jpeg",
+            Rejection::ConnectionLimit => "connection_limit",
+            Rejection::DeviceLimit => "device_limit",
+            Rejection::ViewerLimit => "viewer_limit",
+            Rejection::UploadLimit => "upload_limit",
+            Rejection::Other => "other",
+        }
+    }
+
+    /// The reason an answer's status stands for, where the status alone says it.
+    pub fn for_status(status: u16) -> Rejection {
+        match status {
+            400 => Rejection::BadRequest,
+            404 => Rejection::NotFound,
+            405 => Rejection::MethodNotAllowed,
+            406 => Rejection::NotAcceptable,
+            413 => Rejection::TooLarge,
+            415 => Rejection::NotJpeg,
+            _ => Rejection::Other,
+        }
+    }
+
+    fn index(self) -> usize {
+        Rejection::ALL
+            .iter()
+            .position(|&r| r == self)
+            .unwrap_or(Rejection::ALL.len() - 1)
+    }
+}
+
+/// Process-wide counters.
+pub struct Counters {
+    started: Instant,
+    rejected: Mutex<[u64; Rejection::ALL.len()]>,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            started: Instant::now(),
+            rejected: Mutex::new([0; Rejection::ALL.len()]),
+        }
+    }
+}
+
+impl Counters {
+    pub fn reject(&self, why: Rejection) {
+        self.rejected.lock()[why.index()] += 1;
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// Figures read at the moment of the request, from parts of the server outside the registry.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    pub connections: usize,
+    pub requests_in_progress: usize,
+}
+
+/// Renders every metric. Counters for rejection reasons that never happened are shown as 0,
+/// so that rates and alerts work from the start.
+pub fn render(devices: &[DeviceStatus], counters: &Counters, gauges: Gauges) -> String {
+    let mut out = String::with_capacity(1024 + devices.len() * 900);
+    family(
+        &mut out,
+        "streampump_build_info",
+        "gauge",
+        "The running relay's version.",
+    );
+    let _ = writeln!(
+        out,
+        "streampump_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    family(
+        &mut out,
+        "streampump_uptime_seconds",
+        "gauge",
+        "Seconds since the relay started.",
+    );
+    let _ = writeln!(
+        out,
+        "streampump_uptime_seconds {}",
+        seconds(counters.uptime())
+    );
+    family(
+        &mut out,
+        "streampump_connections",
+        "gauge",
+        "Client connections open now.",
+    );
+    let _ = writeln!(out, "streampump_connections {}", gauges.connections);
+    family(
+        &mut out,
+        "streampump_requests_in_progress",
+        "gauge",
+        "Requests being handled now; each open stream is one.",
+    );
+    let _ = writeln!(
+        out,
+        "streampump_requests_in_progress {}",
+        gauges.requests_in_progress
+    );
+    family(
+        &mut out,
+        "streampump_requests_rejected_total",
+        "counter",
+        "Requests answered with an error, by reason.",
+    );
+    let rejected = *counters.rejected.lock();
+    for why in Rejection::ALL {
+        let _ = writeln!(
+            out,
+            "streampump_requests_rejected_total{{reason=\"{}\"}} {}",
+            why.label(),
+            rejected[why.index()]
+        );
+    }
+    family(
+        &mut out,
+        "streampump_devices",
+        "gauge",
+        "Devices the relay keeps now.",
+    );
+    let _ = writeln!(out, "streampump_devices {}", devices.len());
+
+    type Value = fn(&DeviceStatus) -> Option<String>;
+    let per_device: [(&str, &str, &str, Value); 8] = [
+        (
+            "streampump_device_online",
+            "gauge",
+            "1 while the device pushes frames, 0 once it is offline.",
+            |d| Some(u8::from(d.online).to_string()),
+        ),
+        (
+            "streampump_device_frames_received_total",
+            "counter",
+            "Frames pushed and published.",
+            |d| Some(d.frames_received.to_string()),
+        ),
+        (
+            "streampump_device_received_bytes_total",
+            "counter",
+            "Bytes of JPEG published.",
+            |d| Some(d.bytes_received.to_string()),
+        ),
+        (
+            "streampump_device_bad_frames_total",
+            "counter",
+            "Pushes refused for their content: not a complete JPEG, too large, empty or cut off.",
+            |d| Some(d.bad_frames.to_string()),
+        ),
+        (
+            "streampump_device_viewers",
+            "gauge",
+            "Viewers watching now.",
+            |d| Some(d.viewers.to_string()),
+        ),
+        (
+            "streampump_device_frames_sent_total",
+            "counter",
+            "Frames written to viewers, summed over viewers.",
+            |d| Some(d.frames_sent.to_string()),
+        ),
+        (
+            "streampump_device_frames_skipped_total",
+            "counter",
+            "Frames a viewer never got because a newer one replaced them first (a slow viewer, or its ?fps= cap), summed over viewers.",
+            |d| Some(d.frames_skipped.to_string()),
+        ),
+        (
+            "streampump_device_last_frame_age_seconds",
+            "gauge",
+            "Seconds since the device's latest frame arrived.",
+            |d| d.last_frame_age.map(seconds),
+        ),
+    ];
+    for (name, kind, help, value) in per_device {
+        family(&mut out, name, kind, help);
+        for device in devices {
+            if let Some(value) = value(device) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{device=\"{}\"}} {value}",
+                    escape_label(device.id.as_str())
+                );
+            }
+        }
+    }
+    out
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Seconds with millisecond precision, printed without floating point (see `decimal`).
+fn seconds(duration: Duration) -> String {
+    let millis = decimal::whole_millis(duration);
+    format!("{}.{:03}", millis / 1000, millis % 1000)
+}
+
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_its_own_slot_and_label() {
+        let labels: Vec<&str> = Rejection::ALL.iter().map(|r| r.label()).collect();
+        for (index, why) in Rejection::ALL.iter().enumerate() {
+            assert_eq!(why.index(), index);
+            assert_eq!(labels.iter().filter(|l| **l == why.label()).count(), 1);
+        }
+        assert_eq!(Rejection::for_status(413), Rejection::TooLarge);
+        assert_eq!(Rejection::for_status(418), Rejection::Other);
+    }
+
+    #[test]
+    fn seconds_and_labels_are_written_exactly() {
+        assert_eq!(seconds(Duration::from_millis(12_345)), "12.345");
+        assert_eq!(seconds(Duration::from_millis(7)), "0.007");
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn counts_rejections_and_lists_every_reason() {
+        let counters = Counters::default();
+        counters.reject(Rejection::ViewerLimit);
+        counters.reject(Rejection::ViewerLimit);
+        let text = render(&[], &counters, Gauges::default());
+        assert!(text.contains("streampump_requests_rejected_total{reason=\"viewer_limit\"} 2\n"));
+        assert!(text.contains("streampump_requests_rejected_total{reason=\"bad_request\"} 0\n"));
+        assert!(text.contains("# TYPE streampump_device_frames_sent_total counter\n"));
+        assert!(text.contains("streampump_devices 0\n"));
+    }
+}

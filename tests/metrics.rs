@@ -1,0 +1,169 @@
+//! `GET /metrics`, read by Prometheus's own parser (`prometheus_client` from PyPI, through
+//! `tests/prometheus_parse.py`): the format parses, names and types are what Prometheus
+//! expects, and the values move with what the relay does.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use support::{jpeg, Relay};
+
+/// Every sample of the relay's `/metrics`, parsed by prometheus_client.
+fn scrape(relay: &Relay) -> Vec<Value> {
+    let answer = relay.get("/metrics");
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.header("Content-Type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let mut parser = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/prometheus_parse.py"
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 is needed for this test");
+    parser
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&answer.body)
+        .expect("feed the parser");
+    let output = parser.wait_with_output().expect("run the parser");
+    assert!(
+        output.status.success(),
+        "prometheus_client refused the output ({}); install it with \
+         `python3 -m pip install prometheus_client` or run `make test`:\n{}\n---\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        answer.text()
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON sample"))
+        .collect()
+}
+
+/// The value of the sample `name` whose labels include `labels`.
+fn value(samples: &[Value], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .find(|s| {
+            s["name"] == name
+                && labels
+                    .iter()
+                    .all(|(key, wanted)| s["labels"][key].as_str() == Some(wanted))
+        })
+        .and_then(|s| s["value"].as_f64())
+        .unwrap_or_else(|| panic!("no sample {name} {labels:?}"))
+}
+
+#[test]
+fn metrics_parse_and_follow_what_happens() {
+    let relay = Relay::start(&["--max-frame-bytes", "4096"]);
+    let before = scrape(&relay);
+    assert_eq!(
+        value(
+            &before,
+            "streampump_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        1.0
+    );
+    assert_eq!(value(&before, "streampump_devices", &[]), 0.0);
+    assert_eq!(
+        value(
+            &before,
+            "streampump_requests_rejected_total",
+            &[("reason", "not_found")]
+        ),
+        0.0
+    );
+    let types: Vec<(&str, &str)> = before
+        .iter()
+        .map(|s| (s["family"].as_str().unwrap(), s["type"].as_str().unwrap()))
+        .collect();
+    assert!(
+        types.contains(&("streampump_requests_rejected", "counter")),
+        "{types:?}"
+    );
+    assert!(
+        types.contains(&("streampump_uptime_seconds", "gauge")),
+        "{types:?}"
+    );
+
+    for tag in 1..=3 {
+        relay.push_ok("cam", &jpeg(64, 48, tag, 1000));
+    }
+    assert_eq!(relay.push("cam", b"not a jpeg").status, 415);
+    assert_eq!(relay.push("cam", &jpeg(64, 48, 9, 8000)).status, 413);
+    assert_eq!(relay.push("stranger", b"not a jpeg").status, 415);
+    assert_eq!(relay.get("/nope").status, 404);
+    assert_eq!(relay.get("/snapshot.jpg?device_id=ghost").status, 404);
+    let mut viewer = relay.stream("/live.mjpeg?device_id=cam");
+    viewer.next_part();
+
+    let after = scrape(&relay);
+    let cam = [("device", "cam")];
+    assert_eq!(value(&after, "streampump_devices", &[]), 1.0);
+    assert_eq!(value(&after, "streampump_device_online", &cam), 1.0);
+    assert_eq!(
+        value(&after, "streampump_device_frames_received_total", &cam),
+        3.0
+    );
+    assert_eq!(
+        value(&after, "streampump_device_received_bytes_total", &cam),
+        3000.0
+    );
+    // The bad push and the oversized one; the stranger's garbage made no device.
+    assert_eq!(
+        value(&after, "streampump_device_bad_frames_total", &cam),
+        2.0
+    );
+    assert_eq!(value(&after, "streampump_device_viewers", &cam), 1.0);
+    assert!(value(&after, "streampump_device_last_frame_age_seconds", &cam) < 60.0);
+    for (reason, count) in [("not_jpeg", 2.0), ("too_large", 1.0), ("not_found", 2.0)] {
+        assert_eq!(
+            value(
+                &after,
+                "streampump_requests_rejected_total",
+                &[("reason", reason)]
+            ),
+            count,
+            "{reason}"
+        );
+    }
+    assert!(value(&after, "streampump_connections", &[]) >= 1.0);
+    assert!(value(&after, "streampump_requests_in_progress", &[]) >= 1.0);
+    assert!(
+        value(&after, "streampump_uptime_seconds", &[])
+            >= value(&before, "streampump_uptime_seconds", &[])
+    );
+
+    // Frames delivered to the viewer are counted; frames it never got are counted as skipped.
+    relay.push_ok("cam", &jpeg(64, 48, 4, 1000));
+    viewer.next_part();
+    for tag in 5..=20 {
+        relay.push_ok("cam", &jpeg(64, 48, tag, 1000));
+    }
+    viewer.part_where(40, |frame| support::tag_of(frame) == 20);
+    viewer.close();
+    relay.eventually(
+        std::time::Duration::from_secs(5),
+        "the viewer's frames to be counted",
+        || {
+            let samples = scrape(&relay);
+            let sent = value(&samples, "streampump_device_frames_sent_total", &cam);
+            let skipped = value(&samples, "streampump_device_frames_skipped_total", &cam);
+            // 20 frames published; the viewer got the first it saw (3), 4, and 20 at least.
+            value(&samples, "streampump_device_viewers", &cam) == 0.0
+                && sent >= 3.0
+                && sent + skipped >= 18.0
+        },
+    );
+}
