@@ -88,7 +88,8 @@ test-deps:
 	@# tests/metrics.rs reads /metrics with Prometheus's reference parser.
 	@python3 -c 'import prometheus_client' 2>/dev/null || { \
 		echo "installing prometheus_client $(PROMETHEUS_CLIENT) from PyPI for the metrics test"; \
-		python3 -m pip install --quiet --disable-pip-version-check "prometheus_client==$(PROMETHEUS_CLIENT)" || { \
+		python3 -m pip install --quiet --disable-pip-version-check "prometheus_client==$(PROMETHEUS_CLIENT)" || \
+		python3 -m pip install --quiet --disable-pip-version-check --user --break-system-packages "prometheus_client==$(PROMETHEUS_CLIENT)" || { \
 			echo "error: the metrics test needs python3 with prometheus_client: python3 -m pip install prometheus_client" >&2; exit 1; }; }
 
 lint: fmt clippy shellcheck init-checks

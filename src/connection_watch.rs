@@ -163,12 +163,13 @@ impl Connections {
         })
     }
 
-    /// Registers a request from `peer` as in progress until the returned guard is dropped.
-    /// Connections known now: those that sent a request and are not yet seen gone.
+    /// Connections that have sent a request and were not yet found closed by the watch's
+    /// scan (twice a second): an estimate of the connections open now.
     pub fn count(&self) -> usize {
         self.peers.lock().len()
     }
 
+    /// Registers a request from `peer` as in progress until the returned guard is dropped.
     pub fn begin(self: &Arc<Self>, peer: Option<SocketAddr>, work: Work) -> Begun {
         let Some(peer) = peer else {
             return Begun {

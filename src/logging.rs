@@ -6,7 +6,13 @@
 //! themselves). This keeps its line format, `[INFO  streampump::registry] cam_01: online …`,
 //! and the part of its `RUST_LOG` syntax people type: a default level and `module=level`
 //! directives, comma-separated (`info,streampump::registry=debug`), the longest matching
-//! module prefix winning. A directive it cannot read is reported once and ignored.
+//! module prefix winning, the last of two directives for one module winning. A directive it
+//! cannot read is reported once and ignored.
+//!
+//! One difference on purpose: where no directive sets a default level, it stays `info`.
+//! env_logger turns everything else off when `RUST_LOG` names only modules, and logs only
+//! errors when `RUST_LOG` is set but empty; a relay that goes quiet because a debug filter was
+//! added for one module is a trap.
 
 use std::io::Write;
 
@@ -37,14 +43,18 @@ impl Filter {
                 None => match directive.parse::<LevelFilter>() {
                     Ok(level) => filter.default = level,
                     // A bare module name means "everything from it", as in env_logger.
-                    Err(_) if is_module_path(directive) => filter
-                        .modules
-                        .push((directive.to_string(), LevelFilter::Trace)),
+                    Err(_) if is_module_path(directive) => {
+                        filter.set_module(directive, LevelFilter::Trace)
+                    }
                     Err(_) => unreadable.push(directive.to_string()),
                 },
+                // `module=` with no level means everything from it, as in env_logger.
+                Some((module, "")) if is_module_path(module.trim()) => {
+                    filter.set_module(module.trim(), LevelFilter::Trace)
+                }
                 Some((module, level)) => match level.trim().parse::<LevelFilter>() {
                     Ok(level) if is_module_path(module.trim()) => {
-                        filter.modules.push((module.trim().to_string(), level))
+                        filter.set_module(module.trim(), level)
                     }
                     _ => unreadable.push(directive.to_string()),
                 },
@@ -54,6 +64,11 @@ impl Filter {
             .modules
             .sort_by_key(|(module, _)| std::cmp::Reverse(module.len()));
         (filter, unreadable)
+    }
+
+    fn set_module(&mut self, module: &str, level: LevelFilter) {
+        self.modules.retain(|(known, _)| known != module);
+        self.modules.push((module.to_string(), level));
     }
 
     /// The level that applies to log lines from `target` (a module path).
@@ -122,9 +137,11 @@ pub fn init() {
     if log::set_logger(logger).is_ok() {
         log::set_max_level(max_level);
     }
+    // Straight to stderr: the filter being reported on must not be able to hide the report.
     for directive in unreadable {
-        log::warn!(
-            "ignoring {FILTER_VARIABLE} directive {directive:?}: expected LEVEL or MODULE=LEVEL"
+        eprintln!(
+            "[WARN  streampump::logging] ignoring {FILTER_VARIABLE} directive {directive:?}: \
+             expected LEVEL or MODULE=LEVEL"
         );
     }
 }
@@ -156,6 +173,20 @@ mod tests {
         assert_eq!(filter.level_for("streampumpx"), LevelFilter::Warn);
         assert_eq!(filter.level_for("tiny_http"), LevelFilter::Warn);
         assert_eq!(filter.max_level(), LevelFilter::Trace);
+    }
+
+    #[test]
+    fn without_a_default_level_info_stays() {
+        let (filter, _) = Filter::parse("streampump::registry=debug");
+        assert_eq!(filter.level_for("streampump::server"), LevelFilter::Info);
+        assert_eq!(filter.level_for("streampump::registry"), LevelFilter::Debug);
+    }
+
+    #[test]
+    fn the_last_directive_for_a_module_wins() {
+        let (filter, _) = Filter::parse("streampump=debug,streampump=warn,tiny_http=");
+        assert_eq!(filter.level_for("streampump::push"), LevelFilter::Warn);
+        assert_eq!(filter.level_for("tiny_http::client"), LevelFilter::Trace);
     }
 
     #[test]

@@ -147,7 +147,7 @@ pub fn render(devices: &[DeviceStatus], counters: &Counters, gauges: Gauges) -> 
         &mut out,
         "streampump_connections",
         "gauge",
-        "Client connections open now.",
+        "Client connections that have sent a request and were not yet found closed (checked twice a second).",
     );
     let _ = writeln!(out, "streampump_connections {}", gauges.connections);
     family(

@@ -11,7 +11,7 @@
 
 use tiny_http::{Header, Request, Response};
 
-use crate::metrics::Rejection;
+use crate::metrics::{Counters, Rejection};
 use crate::responses::{self, TextResponse};
 
 /// A page as it is stored: gzip-compressed HTML.
@@ -86,9 +86,8 @@ pub fn header_value<'a>(request: &'a Request, name: &'static str) -> Option<&'a 
         .map(|header| header.value.as_str())
 }
 
-/// Serves `page` compressed, or explains how to ask for it (a refusal comes back for the
-/// metrics).
-pub fn serve(request: Request, page: &Page) -> (std::io::Result<()>, Option<Rejection>) {
+/// Serves `page` compressed, or explains how to ask for it (counting the refusal first).
+pub fn serve(request: Request, page: &Page, counters: &Counters) -> std::io::Result<()> {
     if !header_value(&request, "Accept-Encoding").is_some_and(accepts_gzip) {
         let message = format!(
             "{} is stored gzip-compressed: open it in a browser, or with curl add --compressed",
@@ -96,9 +95,10 @@ pub fn serve(request: Request, page: &Page) -> (std::io::Result<()>, Option<Reje
         );
         let mut refusal = responses::reason(406, &message);
         add_header(&mut refusal, "Vary", page.vary);
-        return (request.respond(refusal), Some(Rejection::NotAcceptable));
+        counters.reject(Rejection::NotAcceptable);
+        return request.respond(refusal);
     }
-    (request.respond(compressed(page)), None)
+    request.respond(compressed(page))
 }
 
 fn add_header(response: &mut TextResponse, name: &str, value: &str) {

@@ -12,27 +12,29 @@ use tiny_http::Request;
 
 use crate::device_id::DeviceId;
 use crate::jpeg;
-use crate::metrics::Rejection;
+use crate::metrics::{Counters, Rejection};
 use crate::mjpeg::Part;
 use crate::registry::Registry;
 use crate::responses::{self, TextResponse};
 use crate::upload_budget::{Reservation, UploadBudget};
 
-/// Receives one push and answers it; a refusal comes back for the metrics.
+/// Receives one push and answers it; a refusal is counted before the answer goes out, so a
+/// client that reads `/metrics` after its answer sees it.
 pub fn serve(
     mut request: Request,
     registry: &Registry,
+    counters: &Counters,
     uploads: &UploadBudget,
     device: &DeviceId,
     max_frame_bytes: usize,
-) -> Option<Rejection> {
+) {
     let pusher = request.remote_addr().copied();
     let limits = Limits {
         uploads,
         max_frame_bytes,
     };
-    let (response, rejection) = match receive(&mut request, registry, device, &limits, pusher) {
-        Ok(()) => (responses::text(200, "OK"), None),
+    let response = match receive(&mut request, registry, device, &limits, pusher) {
+        Ok(()) => responses::text(200, "OK"),
         Err(Refused { response, why }) => {
             if matches!(
                 why,
@@ -40,7 +42,8 @@ pub fn serve(
             ) {
                 registry.count_bad_frame(device);
             }
-            (response, Some(why))
+            counters.reject(why);
+            response
         }
     };
     let status = response.status_code().0;
@@ -50,7 +53,6 @@ pub fn serve(
         Ok(()) => {}
         Err(error) => log::debug!("{device}: push answer not delivered: {error}"),
     }
-    rejection
 }
 
 /// A refused push: the answer, and why, for the metrics.

@@ -119,7 +119,6 @@ impl Registry {
         Ok(viewer)
     }
 
-    /// The latest frame of a device, if it has one.
     /// Counts a refused push against its device, if the device exists: a bad push never
     /// creates one (that would let garbage use up `--max-devices`).
     pub fn count_bad_frame(&self, id: &DeviceId) {
@@ -129,6 +128,7 @@ impl Registry {
         }
     }
 
+    /// The latest frame of a device, if it has one.
     pub fn latest(&self, id: &DeviceId) -> Option<Frame> {
         let device = self.devices.lock().get(id).cloned()?;
         device.latest()

@@ -244,6 +244,7 @@ impl Dispatcher {
             let slot = slot;
             // Before anything answers (and so drops) the request: see `absurd_bodies`.
             if absurd_bodies::is_absurd(&request) {
+                shared.counters.reject(Rejection::TooLarge);
                 absurd_bodies::refuse_and_hold(request);
                 return;
             }
@@ -255,8 +256,8 @@ impl Dispatcher {
                 let message = format!(
                     "server busy: {limit} requests in progress (--max-connections); try again later"
                 );
-                let _ = request.respond(responses::unavailable(&message));
                 shared.counters.reject(Rejection::ConnectionLimit);
+                let _ = request.respond(responses::unavailable(&message));
                 return;
             }
             handle(request, route, &shared, gauges);
@@ -264,6 +265,7 @@ impl Dispatcher {
         if let Err((error, job)) = self.pool.run(job, HANDLER_PATIENCE) {
             // Dropping the job answers its request with tiny_http's 500.
             log::error!("cannot start a handler thread and none came free: {error}");
+            self.shared.counters.reject(Rejection::Other);
             drop(job);
         }
     }
@@ -286,7 +288,9 @@ fn handle(
     gauges: Gauges,
 ) {
     let registry = &shared.registry;
-    let mut rejected = None;
+    let counters = &shared.counters;
+    // Every refusal is counted before its answer goes out, so a client reading `/metrics`
+    // after its answer already sees it.
     let answer = match route {
         Err(refusal) => {
             log::debug!(
@@ -296,13 +300,14 @@ fn handle(
                 refusal.status,
                 refusal.reason
             );
-            rejected = Some(Rejection::for_status(refusal.status));
+            counters.reject(Rejection::for_status(refusal.status));
             request.respond(responses::refusal(&refusal))
         }
         Ok(Route::Push(device)) => {
-            rejected = push::serve(
+            push::serve(
                 request,
                 registry,
+                counters,
                 &shared.uploads,
                 &device,
                 shared.config.max_frame_bytes,
@@ -314,7 +319,7 @@ fn handle(
             options,
             head_only,
         }) => {
-            rejected = stream::serve(request, registry, &device, options, head_only);
+            stream::serve(request, registry, counters, &device, options, head_only);
             Ok(())
         }
         Ok(Route::Snapshot(device)) => match registry.latest(&device) {
@@ -323,7 +328,7 @@ fn handle(
                 request.respond(responses::jpeg(&frame.part, age))
             }
             None => {
-                rejected = Some(Rejection::NotFound);
+                counters.reject(Rejection::NotFound);
                 request.respond(responses::reason(
                     404,
                     &format!("device {device} has no frame yet"),
@@ -335,29 +340,20 @@ fn handle(
             request.respond(responses::json(json))
         }
         Ok(Route::Metrics) => {
-            let text = metrics::render(&registry.statuses(), &shared.counters, gauges);
+            let text = metrics::render(&registry.statuses(), counters, gauges);
             request.respond(responses::metrics(text))
         }
         Ok(Route::Health) => request.respond(responses::text(200, "ok")),
         Ok(Route::Index) => {
             if pages::header_value(&request, "Accept").is_some_and(pages::prefers_html) {
-                let (answer, refused) = pages::serve(request, &pages::DASHBOARD);
-                rejected = refused;
-                answer
+                pages::serve(request, &pages::DASHBOARD, counters)
             } else {
                 request.respond(pages::text_index(&status::index_text()))
             }
         }
-        Ok(Route::PushPage) => {
-            let (answer, refused) = pages::serve(request, &pages::PUSH);
-            rejected = refused;
-            answer
-        }
+        Ok(Route::PushPage) => pages::serve(request, &pages::PUSH, counters),
         Ok(Route::Options { allow }) => request.respond(responses::options(allow)),
     };
-    if let Some(why) = rejected {
-        shared.counters.reject(why);
-    }
     if let Err(error) = answer {
         log::debug!("answer not delivered: {error}");
     }

@@ -16,7 +16,7 @@ use tiny_http::Request;
 use crate::assets;
 use crate::device::Next;
 use crate::device_id::DeviceId;
-use crate::metrics::Rejection;
+use crate::metrics::{Counters, Rejection};
 use crate::mjpeg::{self, PartWriter};
 use crate::registry::{Refused, Registry};
 use crate::responses;
@@ -25,14 +25,15 @@ use crate::routes::ViewerOptions;
 /// With no new frame for this long, send something anyway (see the module docs).
 pub const IDLE_RESEND: Duration = Duration::from_secs(1);
 
-/// Streams until the viewer leaves; a refused viewer comes back for the metrics.
+/// Streams until the viewer leaves. A refused viewer is counted before its answer goes out.
 pub fn serve(
     request: Request,
     registry: &Registry,
+    counters: &Counters,
     device: &DeviceId,
     options: ViewerOptions,
     head_only: bool,
-) -> Option<Rejection> {
+) {
     let http_10 = request.http_version().0 == 1 && request.http_version().1 == 0;
     let peer = request.remote_addr().copied();
     if head_only {
@@ -41,19 +42,20 @@ pub fn serve(
         if let Err(error) = out.write_all(head.as_bytes()).and_then(|()| out.flush()) {
             log::debug!("{device}: HEAD answer not delivered: {error}");
         }
-        return None;
+        return;
     }
     let mut viewer = match registry.watch(device, peer) {
         Ok(viewer) => viewer,
         Err(refused) => {
             log::warn!("{device}: viewer refused: {refused}");
-            let _ = request.respond(responses::unavailable(&refused.to_string()));
-            return Some(match refused {
+            counters.reject(match refused {
                 Refused::TooManyViewers { .. } => Rejection::ViewerLimit,
                 Refused::TooManyDevices { .. } | Refused::TooManyWaitingDevices { .. } => {
                     Rejection::DeviceLimit
                 }
             });
+            let _ = request.respond(responses::unavailable(&refused.to_string()));
+            return;
         }
     };
     let result = PartWriter::start(request.into_writer(), http_10, options.advance_headers)
@@ -73,7 +75,6 @@ pub fn serve(
             }
         });
     report_end(viewer.device_id(), result);
-    None
 }
 
 /// A viewer hanging up is the normal way for a stream to end; only other errors are worth

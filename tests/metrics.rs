@@ -84,18 +84,8 @@ fn metrics_parse_and_follow_what_happens() {
         ),
         0.0
     );
-    let types: Vec<(&str, &str)> = before
-        .iter()
-        .map(|s| (s["family"].as_str().unwrap(), s["type"].as_str().unwrap()))
-        .collect();
-    assert!(
-        types.contains(&("streampump_requests_rejected", "counter")),
-        "{types:?}"
-    );
-    assert!(
-        types.contains(&("streampump_uptime_seconds", "gauge")),
-        "{types:?}"
-    );
+    // Only the scrape itself is in progress.
+    assert_eq!(value(&before, "streampump_requests_in_progress", &[]), 1.0);
 
     for tag in 1..=3 {
         relay.push_ok("cam", &jpeg(64, 48, tag, 1000));
@@ -138,8 +128,44 @@ fn metrics_parse_and_follow_what_happens() {
             "{reason}"
         );
     }
-    assert!(value(&after, "streampump_connections", &[]) >= 1.0);
-    assert!(value(&after, "streampump_requests_in_progress", &[]) >= 1.0);
+    // The scrape and the open stream.
+    assert!(value(&after, "streampump_connections", &[]) >= 2.0);
+    assert!(value(&after, "streampump_requests_in_progress", &[]) >= 2.0);
+
+    // Every family parsed with the type it declares: a sample whose name did not match its
+    // TYPE line would have come out as a family of its own, typed "unknown".
+    let mut families: Vec<(String, String)> = after
+        .iter()
+        .map(|s| {
+            (
+                s["family"].as_str().unwrap_or_default().to_string(),
+                s["type"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    families.sort();
+    families.dedup();
+    let expected = [
+        ("streampump_build_info", "gauge"),
+        ("streampump_connections", "gauge"),
+        ("streampump_device_bad_frames", "counter"),
+        ("streampump_device_frames_received", "counter"),
+        ("streampump_device_frames_sent", "counter"),
+        ("streampump_device_frames_skipped", "counter"),
+        ("streampump_device_last_frame_age_seconds", "gauge"),
+        ("streampump_device_online", "gauge"),
+        ("streampump_device_received_bytes", "counter"),
+        ("streampump_device_viewers", "gauge"),
+        ("streampump_devices", "gauge"),
+        ("streampump_requests_in_progress", "gauge"),
+        ("streampump_requests_rejected", "counter"),
+        ("streampump_uptime_seconds", "gauge"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(name, kind)| (name.to_string(), kind.to_string()))
+        .collect();
+    assert_eq!(families, expected);
     assert!(
         value(&after, "streampump_uptime_seconds", &[])
             >= value(&before, "streampump_uptime_seconds", &[])
@@ -154,7 +180,7 @@ fn metrics_parse_and_follow_what_happens() {
     viewer.part_where(40, |frame| support::tag_of(frame) == 20);
     viewer.close();
     relay.eventually(
-        std::time::Duration::from_secs(5),
+        std::time::Duration::from_secs(15),
         "the viewer's frames to be counted",
         || {
             let samples = scrape(&relay);
