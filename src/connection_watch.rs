@@ -121,6 +121,22 @@ pub struct InProgress {
     work: Work,
 }
 
+impl InProgress {
+    /// Moves an upload's deadline: a streaming push earns more time with every frame.
+    pub fn extend_deadline(&mut self, deadline: Instant) {
+        let Work::Upload { deadline: current } = &mut self.work else {
+            return;
+        };
+        let mut peers = self.connections.peers.lock();
+        if let Some(entry) = peers.get_mut(&self.peer) {
+            if let Some(slot) = entry.deadlines.iter_mut().find(|d| **d == *current) {
+                *slot = deadline;
+            }
+        }
+        *current = deadline;
+    }
+}
+
 impl Drop for InProgress {
     fn drop(&mut self) {
         let mut peers = self.connections.peers.lock();

@@ -49,12 +49,33 @@ struct State {
     frames_skipped: u64,
     /// Pushes refused for their content (see `Device::count_bad_frame`).
     bad_frames: u64,
+    /// Who pushed the latest frame, and how.
+    pusher: Option<SocketAddr>,
+    push_mode: PushMode,
+    /// Streaming pushes connected now: the device stays online while one is.
+    streams: usize,
     input_rate: RateMeter,
     viewers: usize,
     /// Whether the last online/offline log line said online.
     announced_online: bool,
     /// Set when the registry forgets this device; a push that raced with that must retry.
     evicted: bool,
+}
+
+/// How frames reach a device: one JPEG per request, or many in one long request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushMode {
+    Single,
+    Stream,
+}
+
+impl PushMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushMode::Single => "single",
+            PushMode::Stream => "stream",
+        }
+    }
 }
 
 /// The push raced with eviction and went to a device nobody can see any more.
@@ -94,6 +115,9 @@ pub struct DeviceStatus {
     pub frames_sent: u64,
     pub frames_skipped: u64,
     pub bad_frames: u64,
+    /// How the latest frame came, and from where (`None` before the first frame).
+    pub push_mode: Option<PushMode>,
+    pub pusher: Option<SocketAddr>,
 }
 
 impl Device {
@@ -108,6 +132,9 @@ impl Device {
                 frames_sent: 0,
                 frames_skipped: 0,
                 bad_frames: 0,
+                pusher: None,
+                push_mode: PushMode::Single,
+                streams: 0,
                 input_rate: RateMeter::default(),
                 viewers: 0,
                 announced_online: false,
@@ -126,12 +153,14 @@ impl Device {
         &self,
         part: Part,
         dimensions: Option<Dimensions>,
+        from: (Option<SocketAddr>, PushMode),
         now: Instant,
     ) -> Result<Published, Evicted> {
         let mut state = self.state.lock();
         if state.evicted {
             return Err(Evicted);
         }
+        (state.pusher, state.push_mode) = from;
         let seq = state.latest.as_ref().map_or(1, |frame| frame.seq + 1);
         state.frames_received += 1;
         state.bytes_received += part.jpeg().len() as u64;
@@ -149,6 +178,12 @@ impl Device {
         drop(state);
         self.new_frame.notify_all();
         Ok(Published { seq, came_online })
+    }
+
+    /// Marks a streaming push as connected until the returned guard is dropped.
+    pub fn stream_connected(self: &Arc<Self>) -> ConnectedStream {
+        self.state.lock().streams += 1;
+        ConnectedStream(Arc::clone(self))
     }
 
     /// Counts a push refused for its content: not a complete JPEG, too large, empty or cut off.
@@ -205,6 +240,8 @@ impl Device {
             frames_sent: state.frames_sent,
             frames_skipped: state.frames_skipped,
             bad_frames: state.bad_frames,
+            push_mode: latest.map(|_| state.push_mode),
+            pusher: state.pusher,
         }
     }
 
@@ -234,10 +271,20 @@ impl Device {
     }
 
     fn is_online(&self, state: &State, now: Instant) -> bool {
-        state
-            .latest
-            .as_ref()
-            .is_some_and(|f| now.saturating_duration_since(f.received_at) < self.offline_after)
+        state.latest.as_ref().is_some_and(|f| {
+            state.streams > 0 || now.saturating_duration_since(f.received_at) < self.offline_after
+        })
+    }
+}
+
+/// A streaming push connected to a device; see [`Device::stream_connected`].
+#[derive(Debug)]
+pub struct ConnectedStream(Arc<Device>);
+
+impl Drop for ConnectedStream {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock();
+        state.streams = state.streams.saturating_sub(1);
     }
 }
 
@@ -367,6 +414,8 @@ mod tests {
     use super::*;
     use std::thread;
 
+    const SINGLE: (Option<SocketAddr>, PushMode) = (None, PushMode::Single);
+
     fn device(offline_after: Duration) -> Arc<Device> {
         Arc::new(Device::new(DeviceId::parse("cam").unwrap(), offline_after))
     }
@@ -379,7 +428,9 @@ mod tests {
     fn a_viewer_shares_the_published_bytes() {
         let device = device(Duration::from_secs(10));
         let jpeg = bytes("one");
-        device.publish(jpeg.clone(), None, Instant::now()).unwrap();
+        device
+            .publish(jpeg.clone(), None, SINGLE, Instant::now())
+            .unwrap();
         let (mut viewer, count) = device.add_viewer(4, None).unwrap();
         assert_eq!(count, 1);
         let Next::Fresh(frame) = viewer.first() else {
@@ -394,7 +445,9 @@ mod tests {
     #[test]
     fn a_handler_that_panics_while_watching_leaves_the_device_usable() {
         let device = device(Duration::from_secs(10));
-        device.publish(bytes("one"), None, Instant::now()).unwrap();
+        device
+            .publish(bytes("one"), None, SINGLE, Instant::now())
+            .unwrap();
         let watcher = {
             let device = Arc::clone(&device);
             thread::spawn(move || {
@@ -407,7 +460,9 @@ mod tests {
         // The viewer was counted out as the thread unwound, and the lock is not poisoned
         // (parking_lot has no poisoning): the next push and the next viewer work.
         assert_eq!(device.status(Instant::now()).viewers, 0);
-        device.publish(bytes("two"), None, Instant::now()).unwrap();
+        device
+            .publish(bytes("two"), None, SINGLE, Instant::now())
+            .unwrap();
         let (mut viewer, count) = device.add_viewer(4, None).unwrap();
         assert_eq!(count, 1);
         assert!(matches!(viewer.first(), Next::Fresh(_)));
@@ -421,7 +476,9 @@ mod tests {
         let pusher = {
             let device = Arc::clone(&device);
             thread::spawn(move || {
-                device.publish(bytes("two"), None, Instant::now()).unwrap();
+                device
+                    .publish(bytes("two"), None, SINGLE, Instant::now())
+                    .unwrap();
             })
         };
         let Next::Fresh(frame) = viewer.next(Duration::from_secs(30), None) else {
@@ -436,7 +493,9 @@ mod tests {
         let device = device(Duration::from_secs(10));
         let (mut viewer, _) = device.add_viewer(4, None).unwrap();
         for text in ["a", "b", "c"] {
-            device.publish(bytes(text), None, Instant::now()).unwrap();
+            device
+                .publish(bytes(text), None, SINGLE, Instant::now())
+                .unwrap();
         }
         let Next::Fresh(frame) = viewer.next(Duration::from_millis(10), None) else {
             panic!("expected a frame");
@@ -452,7 +511,9 @@ mod tests {
     fn an_offline_device_gives_no_signal_until_a_new_push() {
         let device = device(Duration::from_millis(100));
         let long_ago = Instant::now() - Duration::from_secs(1);
-        device.publish(bytes("old"), None, long_ago).unwrap();
+        device
+            .publish(bytes("old"), None, SINGLE, long_ago)
+            .unwrap();
         let (mut viewer, _) = device.add_viewer(4, None).unwrap();
         assert!(matches!(viewer.first(), Next::NoSignal));
         // The stale frame must not flash up between two no-signal pictures.
@@ -460,7 +521,9 @@ mod tests {
             viewer.next(Duration::from_millis(1), None),
             Next::NoSignal
         ));
-        device.publish(bytes("new"), None, Instant::now()).unwrap();
+        device
+            .publish(bytes("new"), None, SINGLE, Instant::now())
+            .unwrap();
         let Next::Fresh(frame) = viewer.next(Duration::from_millis(1), None) else {
             panic!("expected the new frame");
         };
@@ -484,7 +547,7 @@ mod tests {
     fn sweep_reports_offline_once_and_evicts_only_unwatched_devices() {
         let device = device(Duration::from_millis(50));
         let start = Instant::now();
-        device.publish(bytes("x"), None, start).unwrap();
+        device.publish(bytes("x"), None, SINGLE, start).unwrap();
         let later = start + Duration::from_secs(1);
         let watcher = device.add_viewer(4, None).unwrap();
         let outcome = device.sweep(later, Duration::from_millis(500));
@@ -501,6 +564,9 @@ mod tests {
         );
         drop(watcher);
         assert!(device.sweep(later, Duration::from_millis(500)).evicted);
-        assert_eq!(device.publish(bytes("y"), None, later), Err(Evicted));
+        assert_eq!(
+            device.publish(bytes("y"), None, SINGLE, later),
+            Err(Evicted)
+        );
     }
 }

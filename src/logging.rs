@@ -26,7 +26,7 @@ pub const DEFAULT_LEVEL: LevelFilter = LevelFilter::Info;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filter {
     default: LevelFilter,
-    /// `(module prefix, level)`, longest prefix first.
+    /// `(module prefix, level)`; the longest matching prefix applies.
     modules: Vec<(String, LevelFilter)>,
 }
 
@@ -60,9 +60,6 @@ impl Filter {
                 },
             }
         }
-        filter
-            .modules
-            .sort_by_key(|(module, _)| std::cmp::Reverse(module.len()));
         (filter, unreadable)
     }
 
@@ -73,14 +70,23 @@ impl Filter {
 
     /// The level that applies to log lines from `target` (a module path).
     pub fn level_for(&self, target: &str) -> LevelFilter {
+        // A scan rather than a sorted list: there are a handful of directives, and a sort
+        // would cost the MIPS build half a kilobyte.
         self.modules
             .iter()
-            .find(|(module, _)| {
+            .filter(|(module, _)| {
                 target == module
                     || target
                         .strip_prefix(module.as_str())
                         .is_some_and(|rest| rest.starts_with("::"))
             })
+            .fold(
+                None,
+                |best: Option<&(String, LevelFilter)>, candidate| match best {
+                    Some(best) if best.0.len() >= candidate.0.len() => Some(best),
+                    _ => Some(candidate),
+                },
+            )
             .map_or(self.default, |(_, level)| *level)
     }
 

@@ -147,14 +147,14 @@ pub fn render(devices: &[DeviceStatus], counters: &Counters, gauges: Gauges) -> 
         &mut out,
         "streampump_connections",
         "gauge",
-        "Client connections that have sent a request and were not yet found closed (checked twice a second).",
+        "Client connections open (as of the last scan, twice a second).",
     );
     let _ = writeln!(out, "streampump_connections {}", gauges.connections);
     family(
         &mut out,
         "streampump_requests_in_progress",
         "gauge",
-        "Requests being handled now; each open stream is one.",
+        "Requests being handled; each open stream is one.",
     );
     let _ = writeln!(
         out,
@@ -189,7 +189,7 @@ pub fn render(devices: &[DeviceStatus], counters: &Counters, gauges: Gauges) -> 
         (
             "streampump_device_online",
             "gauge",
-            "1 while the device pushes frames, 0 once it is offline.",
+            "1 while the device is online.",
             |d| Some(u8::from(d.online).to_string()),
         ),
         (
@@ -207,7 +207,7 @@ pub fn render(devices: &[DeviceStatus], counters: &Counters, gauges: Gauges) -> 
         (
             "streampump_device_bad_frames_total",
             "counter",
-            "Pushes refused for their content: not a complete JPEG, too large, empty or cut off.",
+            "Pushed frames refused for their content (broken, too large, cut off).",
             |d| Some(d.bad_frames.to_string()),
         ),
         (
@@ -219,13 +219,13 @@ pub fn render(devices: &[DeviceStatus], counters: &Counters, gauges: Gauges) -> 
         (
             "streampump_device_frames_sent_total",
             "counter",
-            "Frames written to viewers, summed over viewers.",
+            "Frames written to viewers.",
             |d| Some(d.frames_sent.to_string()),
         ),
         (
             "streampump_device_frames_skipped_total",
             "counter",
-            "Frames a viewer never got because a newer one replaced them first (a slow viewer, or its ?fps= cap), summed over viewers.",
+            "Frames viewers skipped for a newer one (slow viewer or ?fps= cap).",
             |d| Some(d.frames_skipped.to_string()),
         ),
         (

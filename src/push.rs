@@ -10,10 +10,14 @@ use std::io::{self, Read};
 
 use tiny_http::Request;
 
+use crate::config::Config;
+use crate::connection_watch::InProgress;
+use crate::device::PushMode;
 use crate::device_id::DeviceId;
 use crate::jpeg;
 use crate::metrics::{Counters, Rejection};
 use crate::mjpeg::Part;
+use crate::push_stream;
 use crate::registry::Registry;
 use crate::responses::{self, TextResponse};
 use crate::upload_budget::{Reservation, UploadBudget};
@@ -26,22 +30,31 @@ pub fn serve(
     counters: &Counters,
     uploads: &UploadBudget,
     device: &DeviceId,
-    max_frame_bytes: usize,
+    config: &Config,
+    in_progress: Option<&mut InProgress>,
 ) {
+    let (max_frame_bytes, push_timeout) = (config.max_frame_bytes, config.push_timeout);
     let pusher = request.remote_addr().copied();
     let limits = Limits {
         uploads,
         max_frame_bytes,
     };
-    let response = match receive(&mut request, registry, device, &limits, pusher) {
+    let received = if push_stream::is_stream(&request) {
+        push_stream::receive(
+            &mut request,
+            registry,
+            device,
+            &limits,
+            pusher,
+            push_timeout,
+            in_progress,
+        )
+    } else {
+        receive(&mut request, registry, device, &limits, pusher)
+    };
+    let response = match received {
         Ok(()) => responses::text(200, "OK"),
         Err(Refused { response, why }) => {
-            if matches!(
-                why,
-                Rejection::BadRequest | Rejection::TooLarge | Rejection::NotJpeg
-            ) {
-                registry.count_bad_frame(device);
-            }
             counters.reject(why);
             response
         }
@@ -56,9 +69,9 @@ pub fn serve(
 }
 
 /// A refused push: the answer, and why, for the metrics.
-struct Refused {
-    response: TextResponse,
-    why: Rejection,
+pub struct Refused {
+    pub response: TextResponse,
+    pub why: Rejection,
 }
 
 impl From<TextResponse> for Refused {
@@ -70,9 +83,9 @@ impl From<TextResponse> for Refused {
 }
 
 /// What bounds one push.
-struct Limits<'a> {
-    uploads: &'a UploadBudget,
-    max_frame_bytes: usize,
+pub struct Limits<'a> {
+    pub uploads: &'a UploadBudget,
+    pub max_frame_bytes: usize,
 }
 
 fn receive(
@@ -84,9 +97,14 @@ fn receive(
 ) -> Result<(), Refused> {
     // Held until the frame is published: see `upload_budget`.
     let _reservation = reserve(request, limits)?;
-    let part = read_body(request, limits.max_frame_bytes)?;
+    // A body that is cut off, empty or too large counts against the device, as a bad frame.
+    let part = read_body(request, limits.max_frame_bytes).map_err(|refused| {
+        registry.count_bad_frame(device);
+        Refused::from(refused)
+    })?;
     let jpeg = part.jpeg();
     if let Err(problem) = jpeg::check_complete(jpeg) {
+        registry.count_bad_frame(device);
         log::debug!(
             "{device}: refused a push of {} bytes: {problem}",
             jpeg.len()
@@ -95,8 +113,8 @@ fn receive(
     }
     let dimensions = jpeg::dimensions(jpeg);
     let length = jpeg.len();
-    match registry.publish(device, part, dimensions, pusher) {
-        Ok(seq) => {
+    match registry.publish(device, part, dimensions, (pusher, PushMode::Single)) {
+        Ok((seq, _)) => {
             log::trace!("{device}: frame {seq}, {length} bytes");
             Ok(())
         }
@@ -112,7 +130,7 @@ fn receive(
 
 /// Reserves room for the body before any of it is read (the frame cap is checked first, so
 /// an oversized body gets its 413 rather than a 503).
-fn reserve<'a>(request: &Request, limits: &Limits<'a>) -> Result<Reservation<'a>, Refused> {
+pub fn reserve<'a>(request: &Request, limits: &Limits<'a>) -> Result<Reservation<'a>, Refused> {
     let needed = match request.body_length() {
         Some(declared) if declared > limits.max_frame_bytes => return Ok(limits.uploads.nothing()),
         Some(declared) => declared,

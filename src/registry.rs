@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::config::Config;
-use crate::device::{Device, DeviceStatus, Frame, Viewer, ViewersFull};
+use crate::device::{Device, DeviceStatus, Frame, PushMode, Viewer, ViewersFull};
 use crate::device_id::DeviceId;
 use crate::jpeg::Dimensions;
 use crate::mjpeg::Part;
@@ -71,22 +71,24 @@ impl Registry {
     }
 
     /// Publishes a frame, creating the device on its first push.
+    /// Publishes a frame, creating the device on its first push; returns the device too.
     pub fn publish(
         &self,
         id: &DeviceId,
         part: Part,
         dimensions: Option<Dimensions>,
-        pusher: Option<SocketAddr>,
-    ) -> Result<u64, Refused> {
+        from: (Option<SocketAddr>, PushMode),
+    ) -> Result<(u64, Arc<Device>), Refused> {
         loop {
             let device = self.find_for_push(id)?;
             // Retried only if the sweep forgot the device between the lookup and the publish.
-            if let Ok(published) = device.publish(part.clone(), dimensions, Instant::now()) {
+            if let Ok(published) = device.publish(part.clone(), dimensions, from, Instant::now()) {
                 if published.came_online {
+                    let pusher = from.0;
                     let from = pusher.map_or_else(String::new, |addr| format!(" from {addr}"));
                     log::info!("{id}: online{from}");
                 }
-                return Ok(published.seq);
+                return Ok((published.seq, device));
             }
         }
     }
@@ -196,6 +198,12 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn push(registry: &Registry, name: &str) -> Result<u64, Refused> {
+        registry
+            .publish(&id(name), jpeg(), None, (None, PushMode::Single))
+            .map(|(seq, _)| seq)
+    }
     use std::num::NonZeroUsize;
 
     fn registry(max_devices: usize, max_viewers: usize) -> Registry {
@@ -219,11 +227,11 @@ mod tests {
     #[test]
     fn devices_are_created_by_push_and_capped() {
         let registry = registry(2, 4);
-        assert_eq!(registry.publish(&id("a"), jpeg(), None, None), Ok(1));
-        assert_eq!(registry.publish(&id("a"), jpeg(), None, None), Ok(2));
-        assert_eq!(registry.publish(&id("b"), jpeg(), None, None), Ok(1));
+        assert_eq!(push(&registry, "a"), Ok(1));
+        assert_eq!(push(&registry, "a"), Ok(2));
+        assert_eq!(push(&registry, "b"), Ok(1));
         assert_eq!(
-            registry.publish(&id("c"), jpeg(), None, None),
+            push(&registry, "c"),
             Err(Refused::TooManyDevices { limit: 2 })
         );
         assert_eq!(registry.len(), 2);
@@ -241,17 +249,14 @@ mod tests {
             Refused::TooManyWaitingDevices { limit: 2 }
         );
         // Phones still get both places, one of them a device a viewer is waiting for.
-        assert_eq!(registry.publish(&id("phone"), jpeg(), None, None), Ok(1));
+        assert_eq!(push(&registry, "phone"), Ok(1));
+        assert_eq!(push(&registry, "made_up_1"), Ok(1));
         assert_eq!(
-            registry.publish(&id("made_up_1"), jpeg(), None, None),
-            Ok(1)
-        );
-        assert_eq!(
-            registry.publish(&id("phone_3"), jpeg(), None, None),
+            push(&registry, "phone_3"),
             Err(Refused::TooManyDevices { limit: 2 })
         );
         assert_eq!(
-            registry.publish(&id("made_up_2"), jpeg(), None, None),
+            push(&registry, "made_up_2"),
             Err(Refused::TooManyDevices { limit: 2 })
         );
     }
@@ -270,10 +275,8 @@ mod tests {
     #[test]
     fn idle_devices_are_forgotten_and_watched_ones_kept() {
         let registry = registry(4, 4);
-        registry.publish(&id("idle"), jpeg(), None, None).unwrap();
-        registry
-            .publish(&id("watched"), jpeg(), None, None)
-            .unwrap();
+        push(&registry, "idle").unwrap();
+        push(&registry, "watched").unwrap();
         let viewer = registry.watch(&id("watched"), None).unwrap();
         let waiting = registry.watch(&id("waiting"), None).unwrap();
         std::thread::sleep(Duration::from_millis(60));
@@ -289,6 +292,6 @@ mod tests {
         registry.sweep();
         assert!(registry.is_empty());
         // A push after eviction simply creates the device again.
-        assert_eq!(registry.publish(&id("idle"), jpeg(), None, None), Ok(1));
+        assert_eq!(push(&registry, "idle"), Ok(1));
     }
 }

@@ -91,7 +91,7 @@ enum Resource<'a> {
 impl Resource<'_> {
     fn allow(self) -> &'static str {
         match self {
-            Resource::Push(_) => "POST, OPTIONS",
+            Resource::Push(_) => "POST, PUT, OPTIONS",
             _ => "GET, HEAD, OPTIONS",
         }
     }
@@ -103,7 +103,8 @@ pub fn route(method: &str, raw_target: &str) -> Result<Route, Refusal> {
         RequestTarget::parse(raw_target).map_err(|e| Refusal::bad_request(e.to_string()))?;
     let resource = resource(&target)?;
     let allowed = match resource {
-        Resource::Push(_) => method == "POST",
+        // PUT too: `curl -T file` uploads with PUT.
+        Resource::Push(_) => method == "POST" || method == "PUT",
         _ => method == "GET" || method == "HEAD",
     };
     if method == "OPTIONS" {
@@ -342,7 +343,7 @@ mod tests {
     fn wrong_methods_are_405_with_allow() {
         let refusal = route("GET", "/pump_push/cam").unwrap_err();
         assert_eq!(refusal.status, 405);
-        assert_eq!(refusal.allow, Some("POST, OPTIONS"));
+        assert_eq!(refusal.allow, Some("POST, PUT, OPTIONS"));
         let refusal = route("POST", "/live.mjpeg?device_id=c").unwrap_err();
         assert_eq!(refusal.status, 405);
         assert_eq!(refusal.allow, Some("GET, HEAD, OPTIONS"));
@@ -355,7 +356,7 @@ mod tests {
         assert_eq!(
             route("OPTIONS", "/pump_push/cam"),
             Ok(Route::Options {
-                allow: "POST, OPTIONS"
+                allow: "POST, PUT, OPTIONS"
             })
         );
     }

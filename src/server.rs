@@ -19,7 +19,7 @@ use tiny_http::Request;
 use crate::absurd_bodies;
 use crate::accept_supervisor::{self, Stopped};
 use crate::config::Config;
-use crate::connection_watch::{Connections, Limits, Work};
+use crate::connection_watch::{Connections, InProgress, Limits, Work};
 use crate::decimal;
 use crate::descriptor_limit;
 use crate::dispatch_stalls::DispatchStalls;
@@ -240,7 +240,7 @@ impl Dispatcher {
         };
         let job = Box::new(move || {
             // The slot and the registration are held until this handler returns (or unwinds).
-            let _in_progress = in_progress;
+            let mut in_progress = in_progress;
             let slot = slot;
             // Before anything answers (and so drops) the request: see `absurd_bodies`.
             if absurd_bodies::is_absurd(&request) {
@@ -260,7 +260,7 @@ impl Dispatcher {
                 let _ = request.respond(responses::unavailable(&message));
                 return;
             }
-            handle(request, route, &shared, gauges);
+            handle(request, route, &shared, gauges, in_progress.as_mut());
         });
         if let Err((error, job)) = self.pool.run(job, HANDLER_PATIENCE) {
             // Dropping the job answers its request with tiny_http's 500.
@@ -286,6 +286,7 @@ fn handle(
     route: Result<Route, routes::Refusal>,
     shared: &Shared,
     gauges: Gauges,
+    in_progress: Option<&mut InProgress>,
 ) {
     let registry = &shared.registry;
     let counters = &shared.counters;
@@ -310,7 +311,8 @@ fn handle(
                 counters,
                 &shared.uploads,
                 &device,
-                shared.config.max_frame_bytes,
+                &shared.config,
+                in_progress,
             );
             Ok(())
         }

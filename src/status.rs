@@ -24,7 +24,7 @@ pub fn devices_json(statuses: &[DeviceStatus]) -> String {
             json,
             ",\"online\":{},\"frames_received\":{},\"input_fps\":{},\"bytes_received\":{},\
              \"last_frame_age_ms\":{},\"last_frame_bytes\":{},\"width\":{},\"height\":{},\
-             \"viewers\":{},\"frames_sent\":{},\"frames_skipped\":{},\"bad_frames\":{}}}",
+             \"viewers\":{},\"frames_sent\":{},\"frames_skipped\":{},\"bad_frames\":{},\"push_mode\":{},\"pusher\":{}}}",
             status.online,
             status.frames_received,
             status.input_fps,
@@ -41,6 +41,8 @@ pub fn devices_json(statuses: &[DeviceStatus]) -> String {
             status.frames_sent,
             status.frames_skipped,
             status.bad_frames,
+            optional(status.push_mode.map(|mode| format!("\"{}\"", mode.as_str()))),
+            optional(status.pusher.map(|peer| format!("\"{peer}\""))),
         );
     }
     json.push_str("]\n");
@@ -79,6 +81,7 @@ pub fn index_text() -> String {
 mod tests {
     use super::*;
     use crate::decimal::Hundredths;
+    use crate::device::PushMode;
     use crate::device_id::DeviceId;
     use crate::jpeg::Dimensions;
     use std::time::Duration;
@@ -100,6 +103,8 @@ mod tests {
             frames_sent: 6,
             frames_skipped: 1,
             bad_frames: 0,
+            push_mode: Some(PushMode::Stream),
+            pusher: "192.168.1.20:40000".parse().ok(),
         }
     }
 
@@ -110,7 +115,7 @@ mod tests {
             "[{\"id\":\"cam\",\"online\":true,\"frames_received\":3,\"input_fps\":14.99,\
              \"bytes_received\":300,\"last_frame_age_ms\":42,\"last_frame_bytes\":100,\
              \"width\":640,\"height\":480,\"viewers\":2,\"frames_sent\":6,\"frames_skipped\":1,\
-             \"bad_frames\":0}]\n"
+             \"bad_frames\":0,\"push_mode\":\"stream\",\"pusher\":\"192.168.1.20:40000\"}]\n"
         );
     }
 

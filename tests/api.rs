@@ -224,7 +224,7 @@ fn options_and_expect_continue_work() {
         relay.raw(b"OPTIONS /pump_push/cam HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     assert_eq!(
         (options.status, options.header("Allow")),
-        (204, Some("POST, OPTIONS"))
+        (204, Some("POST, PUT, OPTIONS"))
     );
 
     // curl and ffmpeg send Expect: 100-continue on larger uploads.
