@@ -263,7 +263,7 @@ impl Device {
             None => true,
             Some(silence) => silence >= evict_after,
         };
-        if state.viewers == 0 && forgettable {
+        if state.viewers == 0 && state.streams == 0 && forgettable {
             state.evicted = true;
             outcome.evicted = true;
         }
@@ -280,6 +280,12 @@ impl Device {
 /// A streaming push connected to a device; see [`Device::stream_connected`].
 #[derive(Debug)]
 pub struct ConnectedStream(Arc<Device>);
+
+impl ConnectedStream {
+    pub fn is_for(&self, device: &Arc<Device>) -> bool {
+        Arc::ptr_eq(&self.0, device)
+    }
+}
 
 impl Drop for ConnectedStream {
     fn drop(&mut self) {

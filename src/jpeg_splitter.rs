@@ -356,13 +356,27 @@ mod tests {
     }
 
     #[test]
-    fn garbage_yields_nothing() {
-        let garbage: Vec<u8> = (0..2000u32).map(|i| (i * 7919 % 251) as u8).collect();
-        assert!(split(&garbage, 1 << 20, 31).iter().all(|f| match f {
-            Found::Frame(frame) =>
-                frame.starts_with(&[0xFF, 0xD8]) && frame.ends_with(&[0xFF, 0xD9]),
-            Found::Broken | Found::Oversized => true,
-        }));
-        assert!(split(b"not a jpeg at all", 1 << 20, 4).is_empty());
+    fn garbage_yields_nothing_and_a_start_in_garbage_is_broken() {
+        // Every byte value but 0xFF, in a scrambled order: no marker can appear.
+        let mut state = 12345u32;
+        let garbage: Vec<u8> = (0..5000)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                match (state >> 16) as u8 {
+                    0xFF => 0x7F,
+                    byte => byte,
+                }
+            })
+            .collect();
+        assert!(garbage.contains(&0xD8) && garbage.iter().any(|&b| b > 0xF0));
+        assert_eq!(split(&garbage, 1 << 20, 31), []);
+        // A start of image followed by anything but a marker is broken, and the stream goes
+        // on to the next real frame.
+        let good = jpeg(&[], &[3]);
+        let stream = [&[0xFF, 0xD8][..], &garbage, &good].concat();
+        assert_eq!(
+            split(&stream, 1 << 20, 64),
+            [Found::Broken, Found::Frame(good)]
+        );
     }
 }

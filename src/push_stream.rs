@@ -4,8 +4,8 @@
 //! This is what `ffmpeg -f mpjpeg -method POST` sends (chunked, boundary `ffmpeg`, lower-case
 //! part headers, sometimes no Content-Length), what ESP32-CAM firmware sends, and what
 //! `curl -T -` of a file of concatenated JPEGs sends. A body is taken as a stream when its
-//! Content-Type is `multipart/x-mixed-replace`, `multipart/mixed`, `video/x-motion-jpeg` or
-//! `application/octet-stream`, or when it is chunked and says `image/jpeg` or nothing at all.
+//! Content-Type is `multipart/x-mixed-replace`, `multipart/mixed` or `video/x-motion-jpeg`,
+//! or when it is chunked and says `application/octet-stream`, `image/jpeg` or nothing at all.
 //! Frames are found by their JPEG structure (`jpeg_splitter`), so the multipart boundary and
 //! part headers need not be parsed: one JPEG in a chunked body works exactly like before.
 //!
@@ -14,9 +14,11 @@
 //! When two pushers stream to one id, both publish and the newest frame wins, exactly as with
 //! single pushes; the status names the pusher of the latest frame.
 //!
-//! `--push-timeout` applies to each frame, not to the whole body: every finished frame moves
-//! the connection's deadline (`connection_watch`), so a live stream runs for as long as it
-//! delivers, and a stalled or trickling one is cut off as any slow body is.
+//! `--push-timeout` applies to each good frame, not to the whole body: every published frame
+//! moves the connection's deadline (`connection_watch`), so a live stream runs for as long as
+//! it delivers, and a stalled, trickling or garbage one is cut off as any slow body is. Each
+//! stream holds one frame's worth of the upload budget for its life: what a frame in
+//! progress can pin.
 
 use std::io;
 use std::net::SocketAddr;
@@ -32,7 +34,7 @@ use crate::jpeg_splitter::{Found, JpegSplitter};
 use crate::metrics::Rejection;
 use crate::mjpeg::Part;
 use crate::pages;
-use crate::push::{self, Limits, Refused};
+use crate::push::{Limits, Refused};
 use crate::registry::Registry;
 use crate::responses;
 
@@ -49,15 +51,15 @@ pub fn is_stream(request: &Request) -> bool {
             .trim()
             .to_ascii_lowercase()
     });
+    let chunked = request.body_length().is_none()
+        && pages::header_value(request, "Transfer-Encoding").is_some();
     match media_type.as_deref() {
         Some("multipart/x-mixed-replace")
         | Some("multipart/mixed")
-        | Some("video/x-motion-jpeg")
-        | Some("application/octet-stream") => true,
-        Some("image/jpeg") | Some("") | None => {
-            request.body_length().is_none()
-                && pages::header_value(request, "Transfer-Encoding").is_some()
-        }
+        | Some("video/x-motion-jpeg") => true,
+        // With a length these are one JPEG, pushed the usual way (a phone photo with data
+        // after its EOI, such as a gain map, stays one frame).
+        Some("application/octet-stream") | Some("image/jpeg") | Some("") | None => chunked,
         Some(_) => false,
     }
 }
@@ -82,8 +84,21 @@ pub fn receive(
     push_timeout: Duration,
     mut in_progress: Option<&mut InProgress>,
 ) -> Result<(), Refused> {
-    // One frame's worth of the upload budget, held for the stream's life.
-    let _reservation = push::reserve(request, limits)?;
+    // One frame's worth of the upload budget, held for the stream's life: the frame being
+    // received is what a stream can pin. (A declared length over the frame cap is normal for
+    // a finite stream of many frames, so it is not refused here.)
+    let needed = request
+        .body_length()
+        .map_or(limits.max_frame_bytes, |declared| {
+            declared.min(limits.max_frame_bytes)
+        });
+    let _reservation = limits.uploads.reserve(needed).ok_or_else(|| Refused {
+        response: responses::unavailable(&format!(
+            "too many uploads in progress ({} bytes, see --max-upload-bytes); try again later",
+            limits.uploads.limit()
+        )),
+        why: Rejection::UploadLimit,
+    })?;
     let mut splitter = JpegSplitter::new(limits.max_frame_bytes);
     let mut buffer = vec![0; READ_BYTES];
     let mut tally = Tally::default();
@@ -101,10 +116,13 @@ pub fn receive(
         let mut finished = Vec::new();
         splitter.feed(&buffer[..count], |found| finished.push(found));
         for found in finished {
-            take(found, registry, device, pusher, &mut tally, &mut connected)?;
-            // Each frame earns the next one another --push-timeout.
-            if let Some(watch) = in_progress.as_deref_mut() {
-                watch.extend_deadline(Instant::now() + push_timeout);
+            let published = take(found, registry, device, pusher, &mut tally, &mut connected)?;
+            // Each published frame earns the next one another --push-timeout; bad ones do
+            // not, so a stream of garbage is cut off like any stalled body.
+            if published {
+                if let Some(watch) = in_progress.as_deref_mut() {
+                    watch.extend_deadline(Instant::now() + push_timeout);
+                }
             }
         }
     };
@@ -150,8 +168,8 @@ pub fn receive(
     }))
 }
 
-/// Publishes a finished frame, or counts it as bad. Only a refusal of the device itself (the
-/// device limit) ends the stream.
+/// Publishes a finished frame (`Ok(true)`), or counts it as bad (`Ok(false)`). Only a refusal
+/// of the device itself (the device limit) ends the stream.
 fn take(
     found: Found,
     registry: &Registry,
@@ -159,7 +177,7 @@ fn take(
     pusher: Option<SocketAddr>,
     tally: &mut Tally,
     connected: &mut Option<ConnectedStream>,
-) -> Result<(), Refused> {
+) -> Result<bool, Refused> {
     let (status, message) = match found {
         Found::Oversized => (
             413,
@@ -180,11 +198,13 @@ fn take(
                 {
                     Ok((seq, published_to)) => {
                         tally.published += 1;
-                        if connected.is_none() {
+                        // The device may have been forgotten and made anew since the last
+                        // frame: the stream belongs to the one it publishes to now.
+                        if !connected.as_ref().is_some_and(|c| c.is_for(&published_to)) {
                             *connected = Some(published_to.stream_connected());
                         }
                         log::trace!("{device}: streamed frame {seq}, {} bytes", bytes.len());
-                        Ok(())
+                        Ok(true)
                     }
                     Err(refused) => {
                         log::warn!("{device}: stream refused: {refused}");
@@ -201,5 +221,5 @@ fn take(
     tally.bad += 1;
     log::debug!("{device}: {message}");
     tally.last_problem = Some(Refused::from(responses::reason(status, &message)));
-    Ok(())
+    Ok(false)
 }

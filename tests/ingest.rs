@@ -60,10 +60,10 @@ fn ffmpeg_pushes_a_live_mpjpeg_stream() {
     require("ffmpeg");
     let relay = Relay::start(&[]);
     let url = format!("http://{}/pump_push/ff_cam", relay.addr);
-    let ffmpeg = Command::new("ffmpeg")
+    let mut ffmpeg = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
         .arg("testsrc=size=640x480:rate=15")
-        .args(["-t", "4", "-c:v", "mjpeg", "-q:v", "5", "-f", "mpjpeg"])
+        .args(["-t", "30", "-c:v", "mjpeg", "-q:v", "5", "-f", "mpjpeg"])
         .args(["-method", "POST", &url])
         .stderr(Stdio::piped())
         .spawn()
@@ -96,18 +96,22 @@ fn ffmpeg_pushes_a_live_mpjpeg_stream() {
         );
         distinct.insert(viewer.next_part().body);
     }
-    let rate = relay.device("ff_cam").unwrap()["input_fps"]
-        .as_f64()
-        .unwrap();
-    assert!(rate >= 8.0, "input rate {rate} fps, ffmpeg sends 15");
+    // The rate over the last 3 s; ffmpeg sends 15 fps (-re), a loaded machine a little less.
+    relay.eventually(
+        Duration::from_secs(10),
+        "an input rate of 8 fps or more",
+        || {
+            relay
+                .device("ff_cam")
+                .and_then(|d| d["input_fps"].as_f64())
+                .is_some_and(|rate| rate >= 8.0)
+        },
+    );
     viewer.close();
-
-    let output = ffmpeg.wait_with_output().expect("ffmpeg ends");
-    let errors = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "ffmpeg failed: {errors}");
     assert_eq!(number(&relay, "ff_cam", "bad_frames"), 0);
-    // Four seconds at 15 fps, give or take the last one.
-    assert!(number(&relay, "ff_cam", "frames_received") >= 55);
+    assert!(ffmpeg.try_wait().unwrap().is_none(), "ffmpeg ended early");
+    let _ = ffmpeg.kill();
+    let _ = ffmpeg.wait();
 }
 
 #[test]
@@ -195,6 +199,50 @@ fn bad_frames_are_skipped_and_the_stream_goes_on() {
     stream.write_all(b"0\r\n\r\n").unwrap();
     let answer = read_response(&mut BufReader::new(stream), true);
     assert_eq!(answer.status, 415, "{}", answer.text());
+}
+
+#[test]
+fn bad_frames_do_not_keep_a_stream_alive() {
+    let relay = Relay::start(&["--push-timeout", "1s"]);
+    let mut stream = open_stream(&relay, "junk_cam", "video/x-motion-jpeg");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    // A broken frame (a start of image followed by no marker) every 200 ms, for up to 4 s.
+    while started.elapsed() < Duration::from_secs(4) {
+        if stream.write_all(b"5\r\n\xff\xd8\x00\x00\x00\r\n").is_err() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut stream, &mut rest);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "a stream of bad frames lived {:?}",
+        started.elapsed()
+    );
+    assert_eq!(number(&relay, "junk_cam", "frames_received"), 0);
+}
+
+#[test]
+fn a_single_push_with_a_length_stays_one_frame() {
+    let relay = Relay::start(&[]);
+    // Data after the image's end (as in photos carrying a gain map) is part of the one frame.
+    let mut body = jpeg(32, 24, 1, 2000);
+    body.extend_from_slice(&jpeg(16, 12, 2, 500));
+    let head = format!(
+        "POST /pump_push/photo HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let answer = relay.raw(&[head.as_bytes(), &body].concat());
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let status = relay.device("photo").unwrap();
+    assert_eq!(status["frames_received"], 1);
+    assert_eq!(status["push_mode"], "single");
+    assert_eq!(status["width"], 32);
 }
 
 #[test]
