@@ -4,7 +4,7 @@ CARGO ?= cargo
 # Debian packages the tests drive as real clients.
 TEST_TOOLS := ffmpeg ffprobe
 
-# Prometheus's reference parser, for the metrics test.
+# The parser of Prometheus's Python client, for the metrics test.
 PROMETHEUS_CLIENT := 0.21.1
 
 # Debian's Chromium, driven by playwright-core in `make e2e` (no browser is downloaded).
@@ -85,7 +85,7 @@ test-deps:
 			exit 1; \
 		fi; \
 	fi
-	@# tests/metrics.rs reads /metrics with Prometheus's reference parser.
+	@# tests/metrics.rs reads /metrics with prometheus_client's parser.
 	@python3 -c 'import prometheus_client' 2>/dev/null || { \
 		echo "installing prometheus_client $(PROMETHEUS_CLIENT) from PyPI for the metrics test"; \
 		python3 -m pip install --quiet --disable-pip-version-check "prometheus_client==$(PROMETHEUS_CLIENT)" || \

@@ -31,6 +31,7 @@ pub mod push;
 pub mod push_stream;
 pub mod rate_meter;
 pub mod registry;
+pub mod request_headers;
 pub mod request_target;
 pub mod responses;
 pub mod routes;

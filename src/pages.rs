@@ -12,6 +12,7 @@
 use tiny_http::{Header, Request, Response};
 
 use crate::metrics::{Counters, Rejection};
+use crate::request_headers;
 use crate::responses::{self, TextResponse};
 
 /// A page as it is stored: gzip-compressed HTML.
@@ -77,18 +78,9 @@ pub fn prefers_html(accept: &str) -> bool {
     })
 }
 
-/// The value of the request header `name`, if present.
-pub fn header_value<'a>(request: &'a Request, name: &'static str) -> Option<&'a str> {
-    request
-        .headers()
-        .iter()
-        .find(|header| header.field.equiv(name))
-        .map(|header| header.value.as_str())
-}
-
 /// Serves `page` compressed, or explains how to ask for it (counting the refusal first).
 pub fn serve(request: Request, page: &Page, counters: &Counters) -> std::io::Result<()> {
-    if !header_value(&request, "Accept-Encoding").is_some_and(accepts_gzip) {
+    if !request_headers::value(&request, "Accept-Encoding").is_some_and(accepts_gzip) {
         let message = format!(
             "{} is stored gzip-compressed: open it in a browser, or with curl add --compressed",
             page.name

@@ -130,12 +130,16 @@ fn receive(
 
 /// Reserves room for the body before any of it is read (the frame cap is checked first, so
 /// an oversized body gets its 413 rather than a 503).
-pub fn reserve<'a>(request: &Request, limits: &Limits<'a>) -> Result<Reservation<'a>, Refused> {
-    let needed = match request.body_length() {
-        Some(declared) if declared > limits.max_frame_bytes => return Ok(limits.uploads.nothing()),
-        Some(declared) => declared,
-        None => limits.max_frame_bytes,
-    };
+fn reserve<'a>(request: &Request, limits: &Limits<'a>) -> Result<Reservation<'a>, Refused> {
+    match request.body_length() {
+        Some(declared) if declared > limits.max_frame_bytes => Ok(limits.uploads.nothing()),
+        Some(declared) => reserve_bytes(limits, declared),
+        None => reserve_bytes(limits, limits.max_frame_bytes),
+    }
+}
+
+/// Reserves `needed` bytes of the upload budget, or answers 503.
+pub fn reserve_bytes<'a>(limits: &Limits<'a>, needed: usize) -> Result<Reservation<'a>, Refused> {
     limits.uploads.reserve(needed).ok_or_else(|| Refused {
         response: responses::unavailable(&format!(
             "too many uploads in progress ({} bytes, see --max-upload-bytes); try again later",

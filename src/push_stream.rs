@@ -33,9 +33,9 @@ use crate::jpeg;
 use crate::jpeg_splitter::{Found, JpegSplitter};
 use crate::metrics::Rejection;
 use crate::mjpeg::Part;
-use crate::pages;
-use crate::push::{Limits, Refused};
+use crate::push::{self, Limits, Refused};
 use crate::registry::Registry;
+use crate::request_headers;
 use crate::responses;
 
 /// Bytes read from the body at a time.
@@ -43,7 +43,7 @@ const READ_BYTES: usize = 16 * 1024;
 
 /// Whether a push's body is a stream of frames (see the module docs).
 pub fn is_stream(request: &Request) -> bool {
-    let media_type = pages::header_value(request, "Content-Type").map(|value| {
+    let media_type = request_headers::value(request, "Content-Type").map(|value| {
         value
             .split(';')
             .next()
@@ -52,7 +52,7 @@ pub fn is_stream(request: &Request) -> bool {
             .to_ascii_lowercase()
     });
     let chunked = request.body_length().is_none()
-        && pages::header_value(request, "Transfer-Encoding").is_some();
+        && request_headers::value(request, "Transfer-Encoding").is_some();
     match media_type.as_deref() {
         Some("multipart/x-mixed-replace")
         | Some("multipart/mixed")
@@ -92,13 +92,7 @@ pub fn receive(
         .map_or(limits.max_frame_bytes, |declared| {
             declared.min(limits.max_frame_bytes)
         });
-    let _reservation = limits.uploads.reserve(needed).ok_or_else(|| Refused {
-        response: responses::unavailable(&format!(
-            "too many uploads in progress ({} bytes, see --max-upload-bytes); try again later",
-            limits.uploads.limit()
-        )),
-        why: Rejection::UploadLimit,
-    })?;
+    let _reservation = push::reserve_bytes(limits, needed)?;
     let mut splitter = JpegSplitter::new(limits.max_frame_bytes);
     let mut buffer = vec![0; READ_BYTES];
     let mut tally = Tally::default();

@@ -31,6 +31,7 @@ use crate::metrics::{self, Counters, Gauges, Rejection};
 use crate::pages;
 use crate::push;
 use crate::registry::Registry;
+use crate::request_headers;
 use crate::responses;
 use crate::routes::{self, Route};
 use crate::status;
@@ -275,10 +276,7 @@ impl Dispatcher {
 /// (chunked).
 fn has_body(request: &Request) -> bool {
     request.body_length().is_some_and(|length| length > 0)
-        || request
-            .headers()
-            .iter()
-            .any(|header| header.field.equiv("Transfer-Encoding"))
+        || request_headers::value(request, "Transfer-Encoding").is_some()
 }
 
 fn handle(
@@ -347,7 +345,7 @@ fn handle(
         }
         Ok(Route::Health) => request.respond(responses::text(200, "ok")),
         Ok(Route::Index) => {
-            if pages::header_value(&request, "Accept").is_some_and(pages::prefers_html) {
+            if request_headers::value(&request, "Accept").is_some_and(pages::prefers_html) {
                 pages::serve(request, &pages::DASHBOARD, counters)
             } else {
                 request.respond(pages::text_index(&status::index_text()))

@@ -10,25 +10,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{jpeg, read_response, Relay};
-
-fn require(tool: &str) {
-    let found = Command::new(tool)
-        .arg(if tool == "curl" {
-            "--version"
-        } else {
-            "-version"
-        })
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    assert!(
-        found,
-        "{tool} is needed for this test: install Debian's {tool} package, or run `make test`, \
-         which installs it when run as root"
-    );
-}
+use support::{jpeg, read_response, require_tool, Relay};
 
 /// Starts a chunked streaming push on a new connection.
 fn open_stream(relay: &Relay, device: &str, content_type: &str) -> TcpStream {
@@ -57,7 +39,7 @@ fn number(relay: &Relay, device: &str, field: &str) -> u64 {
 
 #[test]
 fn ffmpeg_pushes_a_live_mpjpeg_stream() {
-    require("ffmpeg");
+    require_tool("ffmpeg", "-version", "ffmpeg");
     let relay = Relay::start(&[]);
     let url = format!("http://{}/pump_push/ff_cam", relay.addr);
     let mut ffmpeg = Command::new("ffmpeg")
@@ -116,8 +98,8 @@ fn ffmpeg_pushes_a_live_mpjpeg_stream() {
 
 #[test]
 fn curl_uploads_a_file_of_concatenated_jpegs() {
-    require("ffmpeg");
-    require("curl");
+    require_tool("ffmpeg", "-version", "ffmpeg");
+    require_tool("curl", "--version", "curl");
     let dir = std::env::temp_dir().join(format!("streampump-ingest-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("frames.mjpeg");

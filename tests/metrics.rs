@@ -1,6 +1,6 @@
-//! `GET /metrics`, read by Prometheus's own parser (`prometheus_client` from PyPI, through
-//! `tests/prometheus_parse.py`): the format parses, names and types are what Prometheus
-//! expects, and the values move with what the relay does.
+//! `GET /metrics`, read by the parser of Prometheus's Python client (`prometheus_client` from
+//! PyPI, through `tests/prometheus_parse.py`): the format parses, names and types are what
+//! Prometheus expects, and the values move with what the relay does.
 
 mod support;
 

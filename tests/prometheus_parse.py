@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Parses Prometheus text exposition from stdin with the reference parser (prometheus_client)
+"""Parses Prometheus text exposition from stdin with the Python client's parser (prometheus_client)
 and prints every sample as one JSON object per line, for tests/metrics.rs.
 
 A format error makes the parser raise, so this exits non-zero with the parser's message."""

@@ -4,27 +4,13 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use support::Relay;
-
-fn require(tool: &str) {
-    let found = Command::new(tool)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    assert!(
-        found,
-        "{tool} is needed for this test: install Debian's ffmpeg package (apt-get install ffmpeg), \
-         or run `make test`, which installs it when run as root"
-    );
-}
+use support::{require_tool, Relay};
 
 /// Real JPEGs of a moving test pattern, made by ffmpeg.
 fn test_pattern_jpegs(width: u32, height: u32, count: u32) -> Vec<Vec<u8>> {
@@ -50,7 +36,7 @@ fn test_pattern_jpegs(width: u32, height: u32, count: u32) -> Vec<Vec<u8>> {
 
 #[test]
 fn ffmpeg_decodes_the_stream_without_errors() {
-    require("ffmpeg");
+    require_tool("ffmpeg", "-version", "ffmpeg");
     let (width, height, wanted) = (320, 240, 25);
     let frames = test_pattern_jpegs(width, height, 20);
     let relay = Arc::new(Relay::start(&[]));
@@ -112,7 +98,7 @@ fn ffmpeg_decodes_the_stream_without_errors() {
 
 #[test]
 fn ffprobe_sees_an_mjpeg_stream_of_the_pushed_size() {
-    require("ffprobe");
+    require_tool("ffprobe", "-version", "ffmpeg");
     let frames = test_pattern_jpegs(640, 480, 1);
     let relay = Relay::start(&[]);
     relay.push_ok("probe", &frames[0]);

@@ -421,3 +421,20 @@ pub fn jpeg(width: u16, height: u16, tag: u8, size: usize) -> Vec<u8> {
 pub fn tag_of(frame: &[u8]) -> u8 {
     frame[frame.len() - 3]
 }
+
+/// Fails the test with instructions when a real client it drives is missing; such tests are
+/// never skipped (`make test` installs the tools when it can).
+#[allow(dead_code)]
+pub fn require_tool(tool: &str, version_flag: &str, package: &str) {
+    let found = std::process::Command::new(tool)
+        .arg(version_flag)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(
+        found,
+        "{tool} is needed for this test: install Debian's {package} package \
+         (apt-get install {package}), or run `make test`, which installs it when run as root"
+    );
+}
