@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use crate::mjpeg::Part;
 
-/// Shown to viewers of a device that has no frame yet or whose phone went away: a 640×360
+/// Shown to viewers of a device that has no frame yet or whose phone went away: a 480×270
 /// JPEG of a few kilobytes saying "NO SIGNAL". Keeping the stream alive with it (instead of a
 /// 404) spares go2rtc its reconnect back-off of up to a minute.
 pub const NO_SIGNAL_JPEG: &[u8] = include_bytes!("../assets/no_signal.jpg");
@@ -26,8 +26,8 @@ mod tests {
         assert_eq!(
             jpeg::dimensions(NO_SIGNAL_JPEG),
             Some(jpeg::Dimensions {
-                width: 640,
-                height: 360
+                width: 480,
+                height: 270
             })
         );
         assert!(NO_SIGNAL_JPEG.len() < 16 * 1024);

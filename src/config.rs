@@ -13,7 +13,11 @@ use std::time::Duration;
 
 use argh::FromArgs;
 
-use crate::decimal;
+use crate::access::{Policy, Secret};
+use crate::cors::AllowedOrigins;
+use crate::decimal::{self, Seconds};
+use crate::device_id::DeviceId;
+use crate::quoted::Quoted;
 
 /// Defaults, kept together so `--help` and the code cannot disagree.
 pub mod defaults {
@@ -96,6 +100,38 @@ pub struct Args {
     #[argh(option)]
     pub push_timeout: Option<String>,
 
+    /// token required to push [STREAMPUMP_PUSH_TOKEN]
+    #[argh(option)]
+    pub push_token: Option<String>,
+
+    /// a device's own push token, ID=TOKEN, repeatable [STREAMPUMP_DEVICE_TOKEN, space-separated]
+    #[argh(option)]
+    pub device_token: Vec<String>,
+
+    /// file of ID=TOKEN lines (# comments) [STREAMPUMP_DEVICE_TOKENS_FILE]
+    #[argh(option)]
+    pub device_tokens_file: Option<String>,
+
+    /// user name required to view (Basic auth) [STREAMPUMP_VIEW_USER]
+    #[argh(option)]
+    pub view_user: Option<String>,
+
+    /// password for --view-user [STREAMPUMP_VIEW_PASSWORD]
+    #[argh(option)]
+    pub view_password: Option<String>,
+
+    /// token that views instead of the login [STREAMPUMP_VIEW_TOKEN]
+    #[argh(option)]
+    pub view_token: Option<String>,
+
+    /// token for DELETE /api/devices/ID; also pushes and views [STREAMPUMP_ADMIN_TOKEN]
+    #[argh(option)]
+    pub admin_token: Option<String>,
+
+    /// origins allowed by CORS: * or a comma-separated list [STREAMPUMP_ALLOW_ORIGIN]
+    #[argh(option)]
+    pub allow_origin: Option<String>,
+
     /// check the settings from flags and environment, print them and exit; an invalid one
     /// is named and the exit status is 2 (service scripts run this before starting)
     #[argh(switch)]
@@ -120,6 +156,8 @@ pub struct Config {
     pub write_timeout: Duration,
     pub request_timeout: Duration,
     pub push_timeout: Duration,
+    pub access: Policy,
+    pub allowed_origins: AllowedOrigins,
 }
 
 /// The settings as flags, one per line: what `--check` prints, and a command line that gives
@@ -132,11 +170,37 @@ impl fmt::Display for Config {
         writeln!(f, "--max-devices {}", self.max_devices)?;
         writeln!(f, "--max-viewers {}", self.max_viewers)?;
         writeln!(f, "--max-connections {}", self.max_connections)?;
-        writeln!(f, "--offline-after {:?}", self.offline_after)?;
-        writeln!(f, "--evict-after {:?}", self.evict_after)?;
-        writeln!(f, "--write-timeout {:?}", self.write_timeout)?;
-        writeln!(f, "--request-timeout {:?}", self.request_timeout)?;
-        writeln!(f, "--push-timeout {:?}", self.push_timeout)
+        for (flag, duration) in [
+            ("offline-after", self.offline_after),
+            ("evict-after", self.evict_after),
+            ("write-timeout", self.write_timeout),
+            ("request-timeout", self.request_timeout),
+            ("push-timeout", self.push_timeout),
+        ] {
+            writeln!(f, "--{flag} {}", Seconds(duration))?;
+        }
+        // Secrets are shown as *** so that the output can be logged or pasted.
+        let access = &self.access;
+        let secret_flags = [
+            ("push-token", access.push_token.is_some()),
+            ("view-token", access.view_token.is_some()),
+            ("admin-token", access.admin_token.is_some()),
+        ];
+        for (flag, set) in secret_flags {
+            if set {
+                writeln!(f, "--{flag} ***")?;
+            }
+        }
+        for (device, _) in &access.device_tokens {
+            writeln!(f, "--device-token {device}=***")?;
+        }
+        if let Some((user, _)) = &access.view_login {
+            writeln!(f, "--view-user {user}\n--view-password ***")?;
+        }
+        if self.allowed_origins != AllowedOrigins::None {
+            writeln!(f, "--allow-origin {}", self.allowed_origins.as_flag_value())?;
+        }
+        Ok(())
     }
 }
 
@@ -144,20 +208,18 @@ impl fmt::Display for Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     flag: &'static str,
-    value: String,
+    /// `None` for secrets, which are never echoed.
+    value: Option<String>,
     reason: String,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid --{} (or {}) {:?}: {}",
-            self.flag,
-            env_name(self.flag),
-            self.value,
-            self.reason
-        )
+        write!(f, "invalid --{} (or {})", self.flag, env_name(self.flag))?;
+        if let Some(value) = &self.value {
+            write!(f, " {}", Quoted(value))?;
+        }
+        write!(f, ": {}", self.reason)
     }
 }
 
@@ -182,6 +244,7 @@ impl Config {
         args: &Args,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        let env: &dyn Fn(&str) -> Option<String> = &env;
         let setting = |flag: &'static str, given: &Option<String>, default: &str| Setting {
             flag,
             raw: given
@@ -258,8 +321,130 @@ impl Config {
             write_timeout,
             request_timeout,
             push_timeout,
+            access: access_policy(args, env)?,
+            allowed_origins: {
+                let origins = setting("allow-origin", &args.allow_origin, "");
+                AllowedOrigins::parse(&origins.raw).map_err(|reason| origins.error(reason))?
+            },
         })
     }
+}
+
+/// The credentials from flags, environment and the device tokens file.
+fn access_policy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Policy, ConfigError> {
+    let secret = |flag: &'static str, given: &Option<String>| -> Result<_, ConfigError> {
+        // Empty counts as unset, as for every other setting's variable.
+        match given
+            .clone()
+            .or_else(|| env(&env_name(flag)))
+            .filter(|text| !text.trim().is_empty())
+        {
+            None => Ok(None),
+            Some(text) => Secret::new(text.trim())
+                .map(Some)
+                .map_err(|reason| secret_error(flag, reason)),
+        }
+    };
+    let view_user = args
+        .view_user
+        .clone()
+        .or_else(|| env("STREAMPUMP_VIEW_USER"))
+        .filter(|user| !user.trim().is_empty());
+    let view_password = secret("view-password", &args.view_password)?;
+    let view_login = match (view_user, view_password) {
+        (None, None) => None,
+        (Some(user), Some(password)) => {
+            let user = user.trim().to_string();
+            if user.is_empty() || user.contains(':') || !user.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(ConfigError {
+                    flag: "view-user",
+                    value: Some(user),
+                    reason: "must be visible ASCII characters without a colon".into(),
+                });
+            }
+            Some((user, password))
+        }
+        (Some(_), None) => return Err(secret_error("view-password", "--view-user needs it")),
+        (None, Some(_)) => return Err(secret_error("view-user", "--view-password needs it")),
+    };
+    Ok(Policy {
+        push_token: secret("push-token", &args.push_token)?,
+        device_tokens: device_tokens(args, env)?,
+        view_login,
+        view_token: secret("view-token", &args.view_token)?,
+        admin_token: secret("admin-token", &args.admin_token)?,
+    })
+}
+
+fn secret_error(flag: &'static str, reason: &str) -> ConfigError {
+    ConfigError {
+        flag,
+        value: None,
+        reason: reason.to_string(),
+    }
+}
+
+/// `--device-token` pairs (or the variable's, separated by spaces) and the file's lines.
+fn device_tokens(
+    args: &Args,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(DeviceId, Secret)>, ConfigError> {
+    let from_variable = env("STREAMPUMP_DEVICE_TOKEN").unwrap_or_default();
+    let pairs: Vec<&str> = if args.device_token.is_empty() {
+        from_variable.split_ascii_whitespace().collect()
+    } else {
+        args.device_token.iter().map(String::as_str).collect()
+    };
+    let mut tokens = Vec::new();
+    for pair in pairs {
+        tokens.push(device_token(pair).map_err(|reason| secret_error("device-token", &reason))?);
+    }
+    let file_flag = "device-tokens-file";
+    if let Some(path) = args
+        .device_tokens_file
+        .clone()
+        .or_else(|| env(&env_name(file_flag)))
+        .filter(|path| !path.trim().is_empty())
+    {
+        let path = path.trim();
+        let file_error = |reason: String| ConfigError {
+            flag: file_flag,
+            value: Some(path.to_string()),
+            reason,
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| file_error(format!("cannot read it: {error}")))?;
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let token = device_token(line)
+                .map_err(|reason| file_error(format!("line {}: {reason}", number + 1)))?;
+            tokens.push(token);
+        }
+    }
+    for (index, (device, _)) in tokens.iter().enumerate() {
+        if tokens[..index].iter().any(|(earlier, _)| earlier == device) {
+            return Err(secret_error(
+                "device-token",
+                &format!("device {device} is given two tokens"),
+            ));
+        }
+    }
+    Ok(tokens)
+}
+
+/// `cam_01=SECRET`. The reason for a refusal never repeats the secret.
+fn device_token(pair: &str) -> Result<(DeviceId, Secret), String> {
+    let (raw_id, token) = pair
+        .split_once('=')
+        .ok_or_else(|| "expected DEVICE_ID=TOKEN".to_string())?;
+    let device = DeviceId::parse(raw_id.trim()).map_err(|error| error.to_string())?;
+    let token =
+        Secret::new(token.trim()).map_err(|reason| format!("the token for {device} {reason}"))?;
+    Ok((device, token))
 }
 
 /// `max-frame-bytes` → `STREAMPUMP_MAX_FRAME_BYTES`.
@@ -277,7 +462,7 @@ impl Setting {
     fn error(&self, reason: impl Into<String>) -> ConfigError {
         ConfigError {
             flag: self.flag,
-            value: self.raw.clone(),
+            value: Some(self.raw.clone()),
             reason: reason.into(),
         }
     }
@@ -311,7 +496,11 @@ impl Setting {
             self.error("expected a duration such as 500ms, 10s, 2m, 1h (a bare number is seconds)")
         })?;
         if value < min || value > max {
-            return Err(self.error(format!("must be between {min:?} and {max:?}")));
+            return Err(self.error(format!(
+                "must be between {} and {}",
+                Seconds(min),
+                Seconds(max)
+            )));
         }
         Ok(value)
     }

@@ -179,6 +179,20 @@ impl Connections {
         })
     }
 
+    /// Has the watch close these peers' connections at its next scan (within half a second),
+    /// if they have a request in progress: how a deleted device's viewers and streaming pusher
+    /// are disconnected, wherever their handler threads are blocked.
+    pub fn close(&self, peers: &[SocketAddr]) {
+        let mut known = self.peers.lock();
+        for peer in peers {
+            if let Some(entry) = known.get_mut(peer) {
+                if entry.requests > 0 {
+                    entry.close = true;
+                }
+            }
+        }
+    }
+
     /// Connections that have sent a request and were not yet found closed by the watch's
     /// scan (twice a second): an estimate of the connections open now.
     pub fn count(&self) -> usize {

@@ -54,6 +54,29 @@ pub fn whole_nanos(duration: Duration) -> u64 {
         .saturating_add(u64::from(duration.subsec_nanos()))
 }
 
+/// A duration the way `--check` prints it and the duration flags read it back: `10s`, `500ms`,
+/// `1.5s`, `0.000001s`. Written here because the MIPS builds compile `{:?}` to nothing (see
+/// `quoted`), and Duration's own printing is its `Debug`.
+pub struct Seconds(pub Duration);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (secs, nanos) = (self.0.as_secs(), self.0.subsec_nanos());
+        if nanos == 0 {
+            return write!(f, "{secs}s");
+        }
+        if secs == 0 && nanos % 1_000_000 == 0 {
+            return write!(f, "{}ms", nanos / 1_000_000);
+        }
+        let (mut fraction, mut digits) = (nanos / 1000, 6);
+        while fraction % 10 == 0 && digits > 1 {
+            fraction /= 10;
+            digits -= 1;
+        }
+        write!(f, "{secs}.{fraction:0digits$}s")
+    }
+}
+
 /// A non-negative number printed with exactly two decimals, as JSON and people expect a rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Hundredths(pub u64);
@@ -67,6 +90,20 @@ impl fmt::Display for Hundredths {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_print_as_the_flags_read_them() {
+        for (duration, text) in [
+            (Duration::from_secs(10), "10s"),
+            (Duration::from_secs(600), "600s"),
+            (Duration::from_millis(500), "500ms"),
+            (Duration::from_millis(1500), "1.5s"),
+            (Duration::from_micros(1), "0.000001s"),
+        ] {
+            assert_eq!(Seconds(duration).to_string(), text);
+            assert_eq!(crate::config::parse_duration(text), Some(duration));
+        }
+    }
 
     #[test]
     fn reads_whole_and_fractional_numbers() {

@@ -56,6 +56,8 @@ struct State {
     streams: usize,
     input_rate: RateMeter,
     viewers: usize,
+    /// Where the viewers are connected from, for disconnecting them (`Device::forget`).
+    viewer_peers: Vec<SocketAddr>,
     /// Whether the last online/offline log line said online.
     announced_online: bool,
     /// Set when the registry forgets this device; a push that raced with that must retry.
@@ -137,6 +139,7 @@ impl Device {
                 streams: 0,
                 input_rate: RateMeter::default(),
                 viewers: 0,
+                viewer_peers: Vec::new(),
                 announced_online: false,
                 evicted: false,
             }),
@@ -213,6 +216,7 @@ impl Device {
             return Err(ViewersFull);
         }
         state.viewers += 1;
+        state.viewer_peers.extend(peer);
         let viewers = state.viewers;
         drop(state);
         let viewer = Viewer {
@@ -270,6 +274,23 @@ impl Device {
         outcome
     }
 
+    /// Marks the device forgotten on request (`DELETE /api/devices/{id}`) and returns the
+    /// connections to close: every viewer's and, if a stream is connected, the pusher's. A
+    /// streaming pusher that sends another frame before its connection is closed finds the
+    /// device forgotten and stops (`ConnectedStream::device_forgotten`) rather than making it
+    /// anew.
+    pub fn forget(&self) -> Vec<SocketAddr> {
+        let mut state = self.state.lock();
+        state.evicted = true;
+        let mut peers = state.viewer_peers.clone();
+        if state.streams > 0 {
+            peers.extend(state.pusher);
+        }
+        drop(state);
+        self.new_frame.notify_all();
+        peers
+    }
+
     fn is_online(&self, state: &State, now: Instant) -> bool {
         state.latest.as_ref().is_some_and(|f| {
             state.streams > 0 || now.saturating_duration_since(f.received_at) < self.offline_after
@@ -284,6 +305,12 @@ pub struct ConnectedStream(Arc<Device>);
 impl ConnectedStream {
     pub fn is_for(&self, device: &Arc<Device>) -> bool {
         Arc::ptr_eq(&self.0, device)
+    }
+
+    /// Whether the device was forgotten while this stream was connected. Housekeeping never
+    /// forgets a device with a stream connected, so only a deletion does this.
+    pub fn device_forgotten(&self) -> bool {
+        self.0.state.lock().evicted
     }
 }
 
@@ -403,6 +430,11 @@ impl Drop for Viewer {
         let mut state = self.device.state.lock();
         state.frames_sent += self.unreported_sends;
         state.viewers -= 1;
+        if let Some(peer) = self.peer {
+            if let Some(index) = state.viewer_peers.iter().position(|p| *p == peer) {
+                state.viewer_peers.swap_remove(index);
+            }
+        }
         let remaining = state.viewers;
         drop(state);
         let peer = self

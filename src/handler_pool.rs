@@ -12,8 +12,8 @@
 //! pushing) every one of them gets a job before its time-out, and a burst of a few hundred
 //! handlers would stay forever.
 //!
-//! The hand-over goes through a zero-capacity channel: a send succeeds only when an idle
-//! thread is already waiting to receive, so a request is either taken by a waiting thread at
+//! The hand-over goes through a [`HandOff`], a zero-capacity channel: a hand-over succeeds
+//! only when an idle thread is already waiting to receive, so a request is either taken by a waiting thread at
 //! that instant or given to a new one. There is no queue in which a request could wait for a
 //! thread that never comes (tiny_http's own pool has exactly that race; see `pool_nudge`).
 
@@ -23,10 +23,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 
 use crate::dispatch_stalls::DispatchStalls;
+use crate::hand_off::HandOff;
 
 /// A request handler, ready to run.
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -38,8 +38,8 @@ pub const MAX_IDLE: usize = 8;
 
 pub struct HandlerPool {
     stalls: Arc<DispatchStalls>,
-    idle_threads: Sender<Job>,
-    work: Receiver<Job>,
+    /// To idle threads, which wait in `take`.
+    hand_off: Arc<HandOff<Job>>,
     idle: Arc<AtomicUsize>,
     alive: Arc<AtomicUsize>,
     stack_bytes: usize,
@@ -64,11 +64,9 @@ impl Drop for Alive {
 impl HandlerPool {
     /// A pool whose waits for a free thread are recorded in `stalls`.
     pub fn new(stack_bytes: usize, stalls: Arc<DispatchStalls>) -> HandlerPool {
-        let (idle_threads, work) = crossbeam_channel::bounded(0);
         HandlerPool {
             stalls,
-            idle_threads,
-            work,
+            hand_off: Arc::default(),
             idle: Arc::new(AtomicUsize::new(0)),
             alive: Arc::new(AtomicUsize::new(0)),
             stack_bytes,
@@ -85,11 +83,11 @@ impl HandlerPool {
     /// `patience` for a busy thread to become free; the job comes back with the error only
     /// when none did.
     pub fn run(&self, job: Job, patience: Duration) -> Result<(), (io::Error, Job)> {
-        let job = match self.idle_threads.try_send(job) {
+        let job = match self.hand_off.try_give(job) {
             Ok(()) => return Ok(()),
-            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job,
+            Err(job) => job,
         };
-        let work = self.work.clone();
+        let work = Arc::clone(&self.hand_off);
         let idle = Arc::clone(&self.idle);
         let alive = Arc::clone(&self.alive);
         // The job travels into the new thread through this slot, so that it can be taken back
@@ -109,11 +107,11 @@ impl HandlerPool {
                         idle.fetch_sub(1, Ordering::AcqRel);
                         break;
                     }
-                    let next = work.recv_timeout(IDLE_EXIT);
+                    let next = work.take(IDLE_EXIT);
                     idle.fetch_sub(1, Ordering::AcqRel);
                     match next {
-                        Ok(job) => job(),
-                        Err(_) => break,
+                        Some(job) => job(),
+                        None => break,
                     }
                 }
             });
@@ -126,8 +124,8 @@ impl HandlerPool {
         };
         log::warn!("cannot start a handler thread ({error}); waiting for a free one");
         self.stalls
-            .during(|| self.idle_threads.send_timeout(job, patience))
-            .map_err(|refused| (error, refused.into_inner()))
+            .during(|| self.hand_off.give_within(job, patience))
+            .map_err(|job| (error, job))
     }
 }
 
@@ -179,15 +177,16 @@ mod tests {
     #[test]
     fn after_a_burst_only_a_few_threads_stay_idle() {
         let pool = HandlerPool::new(64 * 1024, Arc::default());
-        let (release, blocked) = crossbeam_channel::unbounded::<()>();
+        let (release, blocked) = mpsc::channel::<()>();
+        let blocked = Arc::new(Mutex::new(blocked));
         let (done, finished) = mpsc::channel();
         let burst = 40;
         for _ in 0..burst {
-            let blocked = blocked.clone();
+            let blocked = Arc::clone(&blocked);
             let done = done.clone();
             pool.run(
                 Box::new(move || {
-                    let _ = blocked.recv();
+                    let _ = blocked.lock().recv();
                     done.send(()).unwrap();
                 }),
                 Duration::ZERO,

@@ -6,14 +6,18 @@
 
 pub mod absurd_bodies;
 pub mod accept_supervisor;
+pub mod access;
 pub mod assets;
 pub mod config;
 pub mod connection_watch;
+pub mod cors;
+pub mod credentials;
 pub mod decimal;
 pub mod descriptor_limit;
 pub mod device;
 pub mod device_id;
 pub mod dispatch_stalls;
+pub mod hand_off;
 pub mod handler_pool;
 pub mod handler_slots;
 pub mod heap;
@@ -29,6 +33,7 @@ pub mod pages;
 pub mod pool_nudge;
 pub mod push;
 pub mod push_stream;
+pub mod quoted;
 pub mod rate_meter;
 pub mod registry;
 pub mod request_headers;

@@ -30,11 +30,13 @@ pub enum Rejection {
     DeviceLimit,
     ViewerLimit,
     UploadLimit,
+    /// Missing or wrong credentials (401), or deletion while it is disabled (403).
+    Unauthorized,
     Other,
 }
 
 impl Rejection {
-    const ALL: [Rejection; 11] = [
+    const ALL: [Rejection; 12] = [
         Rejection::BadRequest,
         Rejection::NotFound,
         Rejection::MethodNotAllowed,
@@ -45,6 +47,7 @@ impl Rejection {
         Rejection::DeviceLimit,
         Rejection::ViewerLimit,
         Rejection::UploadLimit,
+        Rejection::Unauthorized,
         Rejection::Other,
     ];
 
@@ -60,6 +63,7 @@ impl Rejection {
             Rejection::DeviceLimit => "device_limit",
             Rejection::ViewerLimit => "viewer_limit",
             Rejection::UploadLimit => "upload_limit",
+            Rejection::Unauthorized => "unauthorized",
             Rejection::Other => "other",
         }
     }
@@ -73,6 +77,7 @@ impl Rejection {
             406 => Rejection::NotAcceptable,
             413 => Rejection::TooLarge,
             415 => Rejection::NotJpeg,
+            401 | 403 => Rejection::Unauthorized,
             _ => Rejection::Other,
         }
     }

@@ -41,7 +41,8 @@ const PART_END: &[u8] = b"\r\n--frame_boundary\r\n";
 const ADVANCE_HEADERS: &[u8] = b"Content-Type: image/jpeg\r\n\r\n";
 
 /// The status line and headers of a stream response, and for GET the opening delimiter.
-pub fn response_head(http_10: bool, head_only: bool) -> String {
+/// `extra_lines` are further header lines decided per request (CORS), each ending in CRLF.
+pub fn response_head(http_10: bool, head_only: bool, extra_lines: &str) -> String {
     let version = if http_10 { "HTTP/1.0" } else { "HTTP/1.1" };
     let opening = if head_only {
         ""
@@ -56,7 +57,7 @@ pub fn response_head(http_10: bool, head_only: bool) -> String {
          Expires: 0\r\n\
          Connection: close\r\n\
          Server: streampump/{}\r\n\
-         \r\n{opening}",
+         {extra_lines}\r\n{opening}",
         env!("CARGO_PKG_VERSION")
     )
 }
@@ -141,9 +142,10 @@ pub struct PartWriter<W: Write> {
 }
 
 impl<W: Write> PartWriter<W> {
-    /// Sends the response head; parts follow with [`PartWriter::write_part`].
-    pub fn start(mut out: W, http_10: bool, advance_headers: bool) -> io::Result<Self> {
-        out.write_all(response_head(http_10, false).as_bytes())?;
+    /// Sends the response head (from [`response_head`]); parts follow with
+    /// [`PartWriter::write_part`].
+    pub fn start(mut out: W, head: &str, advance_headers: bool) -> io::Result<Self> {
+        out.write_all(head.as_bytes())?;
         out.flush()?;
         Ok(PartWriter {
             out,
@@ -173,7 +175,8 @@ mod tests {
     #[test]
     fn stream_bytes_match_the_reference_layout() {
         let mut wire = Vec::new();
-        let mut parts = PartWriter::start(&mut wire, false, false).unwrap();
+        let mut parts =
+            PartWriter::start(&mut wire, &response_head(false, false, ""), false).unwrap();
         parts.write_part(&Part::from_jpeg(b"AB")).unwrap();
         parts.write_part(&Part::from_jpeg(b"CDE")).unwrap();
         let text = String::from_utf8(wire).unwrap();
@@ -194,7 +197,8 @@ mod tests {
     #[test]
     fn advance_headers_move_each_parts_headers_forward() {
         let mut wire = Vec::new();
-        let mut parts = PartWriter::start(&mut wire, true, true).unwrap();
+        let mut parts =
+            PartWriter::start(&mut wire, &response_head(true, false, ""), true).unwrap();
         parts.write_part(&Part::from_jpeg(b"AB")).unwrap();
         parts.write_part(&Part::from_jpeg(b"CD")).unwrap();
         let text = String::from_utf8(wire).unwrap();
@@ -227,7 +231,7 @@ mod tests {
 
     #[test]
     fn head_responses_have_no_body() {
-        assert!(response_head(false, true).ends_with("\r\n\r\n"));
-        assert!(response_head(false, false).ends_with("\r\n\r\n--frame_boundary\r\n"));
+        assert!(response_head(false, true, "").ends_with("\r\n\r\n"));
+        assert!(response_head(false, false, "").ends_with("\r\n\r\n--frame_boundary\r\n"));
     }
 }

@@ -8,7 +8,7 @@
 
 use std::io::{self, Read};
 
-use tiny_http::Request;
+use tiny_http::{Header, Request};
 
 use crate::config::Config;
 use crate::connection_watch::InProgress;
@@ -24,6 +24,9 @@ use crate::upload_budget::{Reservation, UploadBudget};
 
 /// Receives one push and answers it; a refusal is counted before the answer goes out, so a
 /// client that reads `/metrics` after its answer sees it.
+// Each argument is a different part of the shared state the push touches; a struct holding
+// them for this one call would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn serve(
     mut request: Request,
     registry: &Registry,
@@ -32,6 +35,7 @@ pub fn serve(
     device: &DeviceId,
     config: &Config,
     in_progress: Option<&mut InProgress>,
+    extra_headers: &[Header],
 ) {
     let (max_frame_bytes, push_timeout) = (config.max_frame_bytes, config.push_timeout);
     let pusher = request.remote_addr().copied();
@@ -61,7 +65,7 @@ pub fn serve(
     };
     let status = response.status_code().0;
     // `respond` returns only after tiny_http has discarded any unread rest of the body.
-    match request.respond(response) {
+    match request.respond(responses::with_headers(response, extra_headers)) {
         Ok(()) if status != 200 => log::debug!("{device}: push refused with {status}"),
         Ok(()) => {}
         Err(error) => log::debug!("{device}: push answer not delivered: {error}"),

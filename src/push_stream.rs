@@ -183,6 +183,17 @@ fn take(
              or a marker missing)"
                 .to_string(),
         ),
+        Found::Frame(_)
+            if connected
+                .as_ref()
+                .is_some_and(ConnectedStream::device_forgotten) =>
+        {
+            log::info!("{device}: deleted while streaming; ending the stream");
+            return Err(Refused::from(responses::reason(
+                410,
+                "device deleted; reconnect to push again",
+            )));
+        }
         Found::Frame(bytes) => match jpeg::check_complete(&bytes) {
             Err(problem) => (415, format!("a frame was skipped: {problem}")),
             Ok(()) => {

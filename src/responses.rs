@@ -18,7 +18,7 @@ pub const RETRY_AFTER_SECONDS: u32 = 5;
 
 pub type TextResponse = Response<Cursor<Vec<u8>>>;
 
-fn header(name: &str, value: &str) -> Header {
+pub fn header(name: &str, value: &str) -> Header {
     // Names and values here are ASCII by construction: fixed strings, numbers, validated ids.
     Header::from_bytes(name.as_bytes(), value.as_bytes()).unwrap_or_else(|()| {
         Header::from_bytes(&b"X-Invalid-Header"[..], &b"1"[..])
@@ -28,6 +28,24 @@ fn header(name: &str, value: &str) -> Header {
 
 fn with_header<R: Read>(response: Response<R>, name: &str, value: &str) -> Response<R> {
     response.with_header(header(name, value))
+}
+
+/// Adds headers decided per request (CORS) to any answer.
+pub fn with_headers<R: Read>(mut response: Response<R>, headers: &[Header]) -> Response<R> {
+    for extra in headers {
+        response.add_header(extra.clone());
+    }
+    response
+}
+
+/// 401 with its challenge. The same words whatever was missing or wrong, and whether or not
+/// the device exists.
+pub fn unauthorized(challenge: &str) -> TextResponse {
+    with_header(
+        reason(401, "credentials required: a token or a login"),
+        "WWW-Authenticate",
+        challenge,
+    )
 }
 
 /// A plain-text answer with exactly `body` (the reference answers a push with a bare `OK`).

@@ -8,8 +8,10 @@
 
 use std::time::Duration;
 
+use crate::access::Need;
 use crate::decimal;
 use crate::device_id::DeviceId;
+use crate::quoted::Quoted;
 use crate::request_target::RequestTarget;
 
 /// A request the relay will serve.
@@ -35,8 +37,27 @@ pub enum Route {
     PushPage,
     /// `GET /metrics`: counters in Prometheus's text format.
     Metrics,
+    /// `DELETE /api/devices/{id}`: disconnect the device's pusher and viewers, forget it.
+    Forget(DeviceId),
     /// `OPTIONS` on a known path: which methods it takes.
     Options { allow: &'static str },
+}
+
+impl Route {
+    /// The credential this route needs (see `access`).
+    pub fn need(&self) -> Need<'_> {
+        match self {
+            Route::Push(device) => Need::Push(device),
+            Route::Stream { .. }
+            | Route::Snapshot(_)
+            | Route::Devices
+            | Route::Index
+            | Route::Metrics => Need::View,
+            Route::Forget(_) => Need::Admin,
+            // A preflight never carries credentials; the page holds no secret.
+            Route::Health | Route::PushPage | Route::Options { .. } => Need::Nothing,
+        }
+    }
 }
 
 /// Per-viewer choices carried in the stream URL.
@@ -86,12 +107,14 @@ enum Resource<'a> {
     Index,
     PushPage,
     Metrics,
+    Device(&'a str),
 }
 
 impl Resource<'_> {
     fn allow(self) -> &'static str {
         match self {
             Resource::Push(_) => "POST, PUT, OPTIONS",
+            Resource::Device(_) => "DELETE, OPTIONS",
             _ => "GET, HEAD, OPTIONS",
         }
     }
@@ -105,6 +128,7 @@ pub fn route(method: &str, raw_target: &str) -> Result<Route, Refusal> {
     let allowed = match resource {
         // PUT too: `curl -T file` uploads with PUT.
         Resource::Push(_) => method == "POST" || method == "PUT",
+        Resource::Device(_) => method == "DELETE",
         _ => method == "GET" || method == "HEAD",
     };
     if method == "OPTIONS" {
@@ -132,6 +156,9 @@ pub fn route(method: &str, raw_target: &str) -> Result<Route, Refusal> {
         Resource::Index => Route::Index,
         Resource::PushPage => Route::PushPage,
         Resource::Metrics => Route::Metrics,
+        Resource::Device(raw_id) => {
+            Route::Forget(DeviceId::parse(raw_id).map_err(|e| Refusal::bad_request(e.to_string()))?)
+        }
     })
 }
 
@@ -139,6 +166,9 @@ fn resource(target: &RequestTarget) -> Result<Resource<'_>, Refusal> {
     let path = target.path.as_str();
     if let Some(raw_id) = path.strip_prefix("/pump_push/") {
         return Ok(Resource::Push(raw_id));
+    }
+    if let Some(raw_id) = path.strip_prefix("/api/devices/") {
+        return Ok(Resource::Device(raw_id));
     }
     match path {
         "/pump_push" => Ok(Resource::Push("")),
@@ -154,14 +184,16 @@ fn resource(target: &RequestTarget) -> Result<Resource<'_>, Refusal> {
             Some("stream") => Ok(Resource::Stream),
             Some("snapshot") => Ok(Resource::Snapshot),
             Some(other) => Err(Refusal::bad_request(format!(
-                "unknown action {other:?}; use action=stream or action=snapshot"
+                "unknown action {}; use action=stream or action=snapshot",
+                Quoted(other)
             ))),
         },
         _ => Err(Refusal {
             status: 404,
             reason: format!(
-                "no such endpoint {path:?}; try /live.mjpeg?device_id=ID, /snapshot.jpg?device_id=ID, \
-                 /api/devices or POST /pump_push/ID"
+                "no such endpoint {}; try /live.mjpeg?device_id=ID, /snapshot.jpg?device_id=ID, \
+                 /api/devices or POST /pump_push/ID",
+                Quoted(path)
             ),
             allow: None,
         }),
@@ -194,7 +226,8 @@ fn viewer_options(target: &RequestTarget) -> Result<ViewerOptions, Refusal> {
                 .filter(|fps| (MIN_VIEWER_FPS..=MAX_VIEWER_FPS).contains(fps))
                 .ok_or_else(|| {
                     Refusal::bad_request(format!(
-                        "fps must be a number from 0.2 to 1000, got {raw:?}"
+                        "fps must be a number from 0.2 to 1000, got {}",
+                        Quoted(raw)
                     ))
                 })?;
             const NANOS_PER_SECOND_IN_MILLIONTHS: u64 = 1_000_000_000 * decimal::ONE;
@@ -208,7 +241,8 @@ fn viewer_options(target: &RequestTarget) -> Result<ViewerOptions, Refusal> {
         Some("") | Some("1") | Some("true") => true,
         Some(other) => {
             return Err(Refusal::bad_request(format!(
-                "advance_headers must be 1 or 0, got {other:?}"
+                "advance_headers must be 1 or 0, got {}",
+                Quoted(other)
             )))
         }
     };
@@ -349,6 +383,23 @@ mod tests {
         assert_eq!(refusal.allow, Some("GET, HEAD, OPTIONS"));
         assert_eq!(status_of("get", "/healthz"), 405);
         assert_eq!(status_of("BREW", "/healthz"), 405);
+    }
+
+    #[test]
+    fn devices_are_forgotten_with_delete() {
+        assert_eq!(
+            route("DELETE", "/api/devices/cam_1"),
+            Ok(Route::Forget(id("cam_1")))
+        );
+        assert_eq!(status_of("GET", "/api/devices/cam_1"), 405);
+        assert_eq!(status_of("DELETE", "/api/devices/"), 400);
+        assert_eq!(status_of("DELETE", "/api/devices"), 405);
+        assert_eq!(
+            route("DELETE", "/api/devices/c").unwrap().need(),
+            Need::Admin
+        );
+        assert_eq!(route("GET", "/healthz").unwrap().need(), Need::Nothing);
+        assert_eq!(route("GET", "/metrics").unwrap().need(), Need::View);
     }
 
     #[test]

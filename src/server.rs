@@ -14,12 +14,14 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tiny_http::Request;
+use tiny_http::{Header, Request};
 
 use crate::absurd_bodies;
 use crate::accept_supervisor::{self, Stopped};
+use crate::access::{Denied, Need};
 use crate::config::Config;
 use crate::connection_watch::{Connections, InProgress, Limits, Work};
+use crate::credentials::Presented;
 use crate::decimal;
 use crate::descriptor_limit;
 use crate::dispatch_stalls::DispatchStalls;
@@ -87,6 +89,8 @@ struct Shared {
     registry: Registry,
     uploads: UploadBudget,
     counters: Counters,
+    /// For closing the connections of a deleted device.
+    connections: Arc<Connections>,
 }
 
 /// What dispatch needs, shared by the dispatch threads of every server generation.
@@ -126,11 +130,12 @@ pub fn run(config: Config) -> Result<(), RunError> {
         slots: Arc::new(HandlerSlots::new(config.max_connections.get())),
         pool: HandlerPool::new(THREAD_STACK_BYTES, Arc::clone(&stalls)),
         stalls: Arc::clone(&stalls),
-        connections,
+        connections: Arc::clone(&connections),
         shared: Arc::new(Shared {
             registry: Registry::new(&config),
             uploads: UploadBudget::new(config.max_upload_bytes),
             counters: Counters::default(),
+            connections: Arc::clone(&connections),
             config,
         }),
     };
@@ -220,9 +225,7 @@ impl Dispatcher {
             // watch closes the connection instead, which ends both.
             log::warn!(
                 "{} sent {} while its stream is open on the same connection; closing it",
-                request
-                    .remote_addr()
-                    .map_or_else(|| "a client".to_string(), |peer| peer.to_string()),
+                peer_name(&request),
                 request.url()
             );
         }
@@ -288,6 +291,24 @@ fn handle(
 ) {
     let registry = &shared.registry;
     let counters = &shared.counters;
+    let cors = cors_headers(&request, &route, shared);
+    if let Ok(route) = &route {
+        if let Err(response) = admit(&request, route.need(), shared) {
+            log::info!(
+                "refused {} {} from {}: {}",
+                request.method(),
+                request.url(),
+                peer_name(&request),
+                response.status_code().0
+            );
+            counters.reject(Rejection::Unauthorized);
+            let _ = request.respond(responses::with_headers(response, &cors));
+            return;
+        }
+    }
+    let respond = |request: Request, response: responses::TextResponse| {
+        request.respond(responses::with_headers(response, &cors))
+    };
     // Every refusal is counted before its answer goes out, so a client reading `/metrics`
     // after its answer already sees it.
     let answer = match route {
@@ -300,7 +321,7 @@ fn handle(
                 refusal.reason
             );
             counters.reject(Rejection::for_status(refusal.status));
-            request.respond(responses::refusal(&refusal))
+            respond(request, responses::refusal(&refusal))
         }
         Ok(Route::Push(device)) => {
             push::serve(
@@ -311,6 +332,7 @@ fn handle(
                 &device,
                 &shared.config,
                 in_progress,
+                &cors,
             );
             Ok(())
         }
@@ -319,42 +341,113 @@ fn handle(
             options,
             head_only,
         }) => {
-            stream::serve(request, registry, counters, &device, options, head_only);
+            stream::serve(
+                request, registry, counters, &device, options, head_only, &cors,
+            );
             Ok(())
         }
         Ok(Route::Snapshot(device)) => match registry.latest(&device) {
             Some(frame) => {
                 let age = decimal::whole_millis(frame.received_at.elapsed());
-                request.respond(responses::jpeg(&frame.part, age))
+                let response = responses::jpeg(&frame.part, age);
+                request.respond(responses::with_headers(response, &cors))
             }
             None => {
                 counters.reject(Rejection::NotFound);
-                request.respond(responses::reason(
-                    404,
-                    &format!("device {device} has no frame yet"),
-                ))
+                respond(
+                    request,
+                    responses::reason(404, &format!("device {device} has no frame yet")),
+                )
             }
         },
         Ok(Route::Devices) => {
             let json = status::devices_json(&registry.statuses());
-            request.respond(responses::json(json))
+            let mut response = responses::json(json);
+            // The dashboard writes this user name into the snippets it offers (see `access`);
+            // only a viewer who passed the check gets here.
+            let access = &shared.config.access;
+            if let Some((user, _)) = &access.view_login {
+                response.add_header(responses::header("X-View-User", user));
+            }
+            if access.push_is_protected() {
+                response.add_header(responses::header("X-Push-Auth", "token"));
+            }
+            respond(request, response)
         }
         Ok(Route::Metrics) => {
             let text = metrics::render(&registry.statuses(), counters, gauges);
-            request.respond(responses::metrics(text))
+            respond(request, responses::metrics(text))
         }
-        Ok(Route::Health) => request.respond(responses::text(200, "ok")),
+        Ok(Route::Forget(device)) => match registry.forget(&device) {
+            Some(peers) => {
+                shared.connections.close(&peers);
+                let message = format!("forgot {device}; closing its {} connections", peers.len());
+                respond(request, responses::reason(200, &message))
+            }
+            None => {
+                counters.reject(Rejection::NotFound);
+                respond(
+                    request,
+                    responses::reason(404, &format!("no device {device}")),
+                )
+            }
+        },
+        Ok(Route::Health) => respond(request, responses::text(200, "ok")),
         Ok(Route::Index) => {
             if request_headers::value(&request, "Accept").is_some_and(pages::prefers_html) {
                 pages::serve(request, &pages::DASHBOARD, counters)
             } else {
-                request.respond(pages::text_index(&status::index_text()))
+                respond(request, pages::text_index(&status::index_text()))
             }
         }
         Ok(Route::PushPage) => pages::serve(request, &pages::PUSH, counters),
-        Ok(Route::Options { allow }) => request.respond(responses::options(allow)),
+        Ok(Route::Options { allow }) => respond(request, responses::options(allow)),
     };
     if let Err(error) = answer {
         log::debug!("answer not delivered: {error}");
     }
+}
+
+/// Lets a request through, or gives the 401 or 403 to answer it with (see `access`). With no
+/// credentials configured, nothing is parsed: an open relay pays nothing for the check.
+fn admit(request: &Request, need: Need, shared: &Shared) -> Result<(), responses::TextResponse> {
+    let policy = &shared.config.access;
+    if need == Need::Nothing || policy.is_open() {
+        return Ok(());
+    }
+    match policy.check(need, &Presented::from_request(request)) {
+        Ok(()) => Ok(()),
+        Err(Denied::Unauthenticated { challenge }) => Err(responses::unauthorized(challenge)),
+        Err(Denied::AdminDisabled) => Err(responses::reason(
+            403,
+            "deleting devices needs --admin-token, which is not set",
+        )),
+    }
+}
+
+/// CORS headers for this request's answer: none unless `--allow-origin` lets its `Origin` in.
+/// A preflight (`OPTIONS` with `Access-Control-Request-Method`) gets the path's methods too.
+fn cors_headers(
+    request: &Request,
+    route: &Result<Route, routes::Refusal>,
+    shared: &Shared,
+) -> Vec<Header> {
+    let preflight_methods = match route {
+        Ok(Route::Options { allow })
+            if request_headers::value(request, "Access-Control-Request-Method").is_some() =>
+        {
+            Some(*allow)
+        }
+        _ => None,
+    };
+    shared
+        .config
+        .allowed_origins
+        .headers(request_headers::value(request, "Origin"), preflight_methods)
+}
+
+fn peer_name(request: &Request) -> String {
+    request
+        .remote_addr()
+        .map_or_else(|| "a client".to_string(), |peer| peer.to_string())
 }

@@ -11,7 +11,7 @@
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-use tiny_http::Request;
+use tiny_http::{Header, Request};
 
 use crate::assets;
 use crate::device::Next;
@@ -33,12 +33,17 @@ pub fn serve(
     device: &DeviceId,
     options: ViewerOptions,
     head_only: bool,
+    extra_headers: &[Header],
 ) {
     let http_10 = request.http_version().0 == 1 && request.http_version().1 == 0;
     let peer = request.remote_addr().copied();
+    let extra_lines: String = extra_headers
+        .iter()
+        .map(|header| format!("{}: {}\r\n", header.field, header.value))
+        .collect();
     if head_only {
         let mut out = request.into_writer();
-        let head = mjpeg::response_head(http_10, true);
+        let head = mjpeg::response_head(http_10, true, &extra_lines);
         if let Err(error) = out.write_all(head.as_bytes()).and_then(|()| out.flush()) {
             log::debug!("{device}: HEAD answer not delivered: {error}");
         }
@@ -54,12 +59,14 @@ pub fn serve(
                     Rejection::DeviceLimit
                 }
             });
-            let _ = request.respond(responses::unavailable(&refused.to_string()));
+            let answer = responses::unavailable(&refused.to_string());
+            let _ = request.respond(responses::with_headers(answer, extra_headers));
             return;
         }
     };
-    let result = PartWriter::start(request.into_writer(), http_10, options.advance_headers)
-        .and_then(|mut parts| {
+    let head = mjpeg::response_head(http_10, false, &extra_lines);
+    let result = PartWriter::start(request.into_writer(), &head, options.advance_headers).and_then(
+        |mut parts| {
             let mut next = viewer.first();
             loop {
                 let started = Instant::now();
@@ -73,7 +80,8 @@ pub fn serve(
                 let not_before = options.min_interval.map(|interval| started + interval);
                 next = viewer.next(IDLE_RESEND, not_before);
             }
-        });
+        },
+    );
     report_end(viewer.device_id(), result);
 }
 

@@ -6,7 +6,8 @@
 
 use std::process::Command;
 
-/// `(flag, default)` for every option in `--help`, e.g. `("max-devices", "64")`.
+/// `(flag, default)` for every option in `--help`, e.g. `("max-devices", "64")`, with `""`
+/// for the options that have no default.
 fn options_from_help() -> Vec<(String, String)> {
     let output = Command::new(env!("CARGO_BIN_EXE_streampump"))
         .arg("--help")
@@ -28,17 +29,28 @@ fn options_from_help() -> Vec<(String, String)> {
         let flag = after.split_whitespace().next().unwrap_or_default();
         let next = after.find(" --").unwrap_or(after.len());
         let description = &after[..next];
-        if let Some(default) = description
-            .split_once("(default ")
-            .and_then(|(_, tail)| tail.split_once(')'))
-            .map(|(default, _)| default)
-        {
+        // Switches (--check, --version, --help) are not settings. An option without a
+        // default (the credentials) is listed with an empty value.
+        let flag = flag.trim_end_matches(',');
+        if !["check", "version", "help"].contains(&flag) {
+            let default = description
+                .split_once("(default ")
+                .and_then(|(_, tail)| tail.split_once(')'))
+                .map_or("", |(default, _)| default);
             options.push((flag.to_string(), default.to_string()));
         }
         rest = &after[next..];
     }
     let flags: Vec<&str> = options.iter().map(|(flag, _)| flag.as_str()).collect();
-    for expected in ["listen", "max-devices", "offline-after", "push-timeout"] {
+    for expected in [
+        "listen",
+        "max-devices",
+        "offline-after",
+        "push-timeout",
+        "push-token",
+        "device-token",
+        "allow-origin",
+    ] {
         assert!(
             flags.contains(&expected),
             "{expected} not read from --help: {flags:?}"

@@ -1,5 +1,6 @@
-//! The web pages: served compressed to browsers, byte for byte the files in `assets/`, and
-//! explained to clients that cannot take them. (Their behaviour in a browser is `make e2e`.)
+//! The web pages: served compressed to browsers, byte for byte the files in `assets/` as the build
+//! minifies them, and explained to clients that cannot take them. (Their behaviour in a browser is
+//! `make e2e`.)
 
 mod support;
 
@@ -22,8 +23,14 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
     html
 }
 
+#[path = "../build_support/minify.rs"]
+mod minify;
+
+/// What the relay must serve for `assets/{name}`: the file, minified by the build.
 fn asset(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/assets/{name}", env!("CARGO_MANIFEST_DIR"))).expect("read asset")
+    let html = std::fs::read_to_string(format!("{}/assets/{name}", env!("CARGO_MANIFEST_DIR")))
+        .expect("read asset");
+    minify::minify(&html).into_bytes()
 }
 
 #[test]

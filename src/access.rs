@@ -1,0 +1,284 @@
+//! Who may do what: the relay's optional credentials and the check every request passes.
+//!
+//! Off by default, because the relay's home is a LAN where phones and Home Assistant just
+//! connect. Each kind of access is closed only when a credential for it is configured, so a
+//! user can protect viewing without touching the phones, or the other way round:
+//! - pushing needs the global push token or the device's own token (`--device-token`) once
+//!   either kind is set; a device without a token of its own then needs the global one;
+//! - viewing (streams, snapshots, status, metrics, the dashboard) needs the Basic login
+//!   (`--view-user`/`--view-password`) or the view token once either is set;
+//! - forgetting a device (`DELETE /api/devices/{id}`) needs the admin token; without one it is
+//!   allowed only while the relay has no credentials at all, so that turning on access control
+//!   never leaves deletion open by accident.
+//!
+//! The admin token also passes wherever a push or view credential is asked for. The push page
+//! and `/healthz` stay open: the page holds no secret and is what a phone opens first.
+//!
+//! Secrets are compared in constant time (for a given secret), and never printed: their
+//! `Debug` and the `--check` output show `***`.
+
+use std::fmt;
+
+use crate::credentials::Presented;
+use crate::device_id::DeviceId;
+
+/// A configured password or token. Printing it never shows the text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub const MAX_LEN: usize = 256;
+
+    /// Accepts 1 to 256 visible ASCII characters, so that a secret survives a command line, an
+    /// environment file, a UCI option and a URL (percent-encoded where needed) unchanged.
+    pub fn new(text: &str) -> Result<Secret, &'static str> {
+        if text.is_empty() || text.len() > Secret::MAX_LEN {
+            return Err("must be 1 to 256 characters");
+        }
+        if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("may hold only visible ASCII characters (no spaces)");
+        }
+        Ok(Secret(text.to_string()))
+    }
+
+    /// Whether `presented` is this secret, taking the same time whatever `presented` holds
+    /// (it depends only on this secret's length), so timing reveals no matching prefix.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        let expected = self.0.as_bytes();
+        let mut difference = u8::from(presented.len() != expected.len());
+        for (index, byte) in expected.iter().enumerate() {
+            let other = presented.get(index).copied().unwrap_or(0);
+            difference |= std::hint::black_box(byte ^ other);
+        }
+        difference == 0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The credentials the relay was configured with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub push_token: Option<Secret>,
+    pub device_tokens: Vec<(DeviceId, Secret)>,
+    /// Basic auth for viewers: user name and password.
+    pub view_login: Option<(String, Secret)>,
+    pub view_token: Option<Secret>,
+    pub admin_token: Option<Secret>,
+}
+
+/// What a request needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need<'a> {
+    Nothing,
+    Push(&'a DeviceId),
+    View,
+    Admin,
+}
+
+/// Why a request was not let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// Missing or wrong credentials: 401 with this `WWW-Authenticate` challenge.
+    Unauthenticated { challenge: &'static str },
+    /// Deletion asked for while access control is on but no admin token is set: 403.
+    AdminDisabled,
+}
+
+/// The challenge for Basic auth; browsers, VLC and ffmpeg answer it with the login.
+pub const BASIC_CHALLENGE: &str = "Basic realm=\"streampump\", charset=\"UTF-8\"";
+/// The challenge where only a token is accepted (RFC 6750).
+pub const BEARER_CHALLENGE: &str = "Bearer realm=\"streampump\"";
+
+impl Policy {
+    /// Whether any credential is configured at all.
+    pub fn is_open(&self) -> bool {
+        self.push_token.is_none()
+            && self.device_tokens.is_empty()
+            && self.view_login.is_none()
+            && self.view_token.is_none()
+            && self.admin_token.is_none()
+    }
+
+    /// Whether pushing needs a token (the dashboard's push link then has a placeholder).
+    pub fn push_is_protected(&self) -> bool {
+        self.push_token.is_some() || !self.device_tokens.is_empty()
+    }
+
+    /// Whether viewing needs credentials.
+    pub fn view_is_protected(&self) -> bool {
+        self.view_login.is_some() || self.view_token.is_some()
+    }
+
+    /// Lets the request through or says why not. Every candidate secret is compared, without
+    /// stopping at the first match, so the time taken does not tell which one matched.
+    pub fn check(&self, need: Need, presented: &Presented) -> Result<(), Denied> {
+        let admin = self.admin_token.as_ref().is_some_and(|t| presented.has(t));
+        let granted = match need {
+            Need::Nothing => true,
+            Need::Push(device) => {
+                if !self.push_is_protected() {
+                    return Ok(());
+                }
+                let global = self.push_token.as_ref().is_some_and(|t| presented.has(t));
+                let own = self
+                    .device_tokens
+                    .iter()
+                    .filter(|(id, _)| id == device)
+                    .any(|(_, token)| presented.has(token));
+                global | own | admin
+            }
+            Need::View => {
+                if !self.view_is_protected() {
+                    return Ok(());
+                }
+                let login = self
+                    .view_login
+                    .as_ref()
+                    .is_some_and(|(user, password)| presented.has_login(user, password));
+                let token = self.view_token.as_ref().is_some_and(|t| presented.has(t));
+                login | token | admin
+            }
+            Need::Admin => {
+                if self.admin_token.is_none() {
+                    return if self.is_open() {
+                        Ok(())
+                    } else {
+                        Err(Denied::AdminDisabled)
+                    };
+                }
+                admin
+            }
+        };
+        if granted {
+            return Ok(());
+        }
+        let challenge = match need {
+            Need::View if self.view_login.is_some() => BASIC_CHALLENGE,
+            _ => BEARER_CHALLENGE,
+        };
+        Err(Denied::Unauthenticated { challenge })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(text: &str) -> Secret {
+        Secret::new(text).unwrap()
+    }
+
+    fn id(text: &str) -> DeviceId {
+        DeviceId::parse(text).unwrap()
+    }
+
+    fn bearer(token: &str) -> Presented {
+        Presented::from_parts(Some(&format!("Bearer {token}")), None, None)
+    }
+
+    fn basic(user: &str, password: &str) -> Presented {
+        let header = format!(
+            "Basic {}",
+            crate::credentials::tests::base64(format!("{user}:{password}").as_bytes())
+        );
+        Presented::from_parts(Some(&header), None, None)
+    }
+
+    #[test]
+    fn secrets_compare_exactly_and_never_print() {
+        let token = secret("s3cret-token");
+        assert!(token.matches(b"s3cret-token"));
+        assert!(!token.matches(b"s3cret-toke"));
+        assert!(!token.matches(b"s3cret-token!"));
+        assert!(!token.matches(b""));
+        assert_eq!(format!("{token:?}"), "***");
+        assert!(Secret::new("").is_err());
+        assert!(Secret::new("has space").is_err());
+        assert!(Secret::new(&"x".repeat(257)).is_err());
+        assert!(Secret::new("caf\u{e9}").is_err());
+    }
+
+    #[test]
+    fn an_open_relay_lets_everything_through() {
+        let policy = Policy::default();
+        let nobody = Presented::default();
+        for need in [Need::Push(&id("cam")), Need::View, Need::Admin] {
+            assert_eq!(policy.check(need, &nobody), Ok(()));
+        }
+    }
+
+    #[test]
+    fn push_tokens_global_and_per_device() {
+        let policy = Policy {
+            push_token: Some(secret("global")),
+            device_tokens: vec![(id("cam_01"), secret("own01"))],
+            ..Policy::default()
+        };
+        let cam = id("cam_01");
+        let other = id("cam_02");
+        assert_eq!(policy.check(Need::Push(&cam), &bearer("global")), Ok(()));
+        assert_eq!(policy.check(Need::Push(&cam), &bearer("own01")), Ok(()));
+        assert_eq!(policy.check(Need::Push(&other), &bearer("global")), Ok(()));
+        assert!(policy.check(Need::Push(&other), &bearer("own01")).is_err());
+        assert!(policy
+            .check(Need::Push(&cam), &Presented::default())
+            .is_err());
+        // Viewing stays open: only pushing was protected.
+        assert_eq!(policy.check(Need::View, &Presented::default()), Ok(()));
+        // Deletion is closed once anything is protected and no admin token is set.
+        assert_eq!(
+            policy.check(Need::Admin, &bearer("global")),
+            Err(Denied::AdminDisabled)
+        );
+    }
+
+    #[test]
+    fn device_tokens_alone_close_pushing_for_every_device() {
+        let policy = Policy {
+            device_tokens: vec![(id("cam_01"), secret("own01"))],
+            ..Policy::default()
+        };
+        assert_eq!(
+            policy.check(Need::Push(&id("cam_09")), &Presented::default()),
+            Err(Denied::Unauthenticated {
+                challenge: BEARER_CHALLENGE
+            })
+        );
+    }
+
+    #[test]
+    fn viewing_takes_the_login_or_the_view_token() {
+        let policy = Policy {
+            view_login: Some(("ha".into(), secret("pass:word"))),
+            view_token: Some(secret("viewtok")),
+            admin_token: Some(secret("admintok")),
+            ..Policy::default()
+        };
+        assert_eq!(policy.check(Need::View, &basic("ha", "pass:word")), Ok(()));
+        assert_eq!(policy.check(Need::View, &bearer("viewtok")), Ok(()));
+        assert_eq!(policy.check(Need::View, &bearer("admintok")), Ok(()));
+        // A token also works as the password of a Basic login, whatever the user name.
+        assert_eq!(policy.check(Need::View, &basic("any", "viewtok")), Ok(()));
+        assert_eq!(
+            policy.check(Need::View, &basic("ha", "wrong")),
+            Err(Denied::Unauthenticated {
+                challenge: BASIC_CHALLENGE
+            })
+        );
+        assert!(policy
+            .check(Need::View, &basic("other", "pass:word"))
+            .is_err());
+        assert!(policy.check(Need::Admin, &bearer("viewtok")).is_err());
+        assert_eq!(policy.check(Need::Admin, &bearer("admintok")), Ok(()));
+        // Pushing stays open: only viewing was protected.
+        assert_eq!(
+            policy.check(Need::Push(&id("x")), &Presented::default()),
+            Ok(())
+        );
+    }
+}
