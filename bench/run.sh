@@ -14,6 +14,8 @@
 #                   relative to the repository root); needs Go (Debian: golang-go)
 #   RELAY_TARGET    build and measure streampump for this Rust target instead of the host's
 #                   default, e.g. x86_64-unknown-linux-musl for the static build that ships
+#   BENCH_ONLY      "auth": only the access-control comparison (streampump without and with
+#                   credentials; needs no Go)
 #
 # Both servers and loadgen share this machine's cores, so absolute numbers include loadgen's
 # own cost; the ratios are the point.
@@ -289,8 +291,96 @@ scenario() {
     } | tee -a "$REPORT.partial"
 }
 
+# auth_only: BENCH_ONLY=auth, the access-control comparison alone.
+auth_only() {
+    say "building streampump (release) and loadgen (bench-tool profile)"
+    cargo build --release --quiet "${RELAY_BUILD[@]}" || die "cannot build streampump"
+    cargo build --profile bench-tool --example loadgen --quiet
+    mkdir -p "$RUNS_DIR"
+    rm -f "$RUNS_DIR"/auth-* "$REPORT.partial"
+    {
+        echo "# streampump with and without access control"
+        echo
+        echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)," \
+            "$(nproc) cores, command: \`BENCH_ONLY=auth BENCH_SECONDS=$BENCH_SECONDS bench/run.sh\`," \
+            "streampump $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+        echo
+    } | tee "$REPORT.partial"
+    auth_comparison
+    mv "$REPORT.partial" "$RESULTS_DIR/auth.md"
+    say "written to $RESULTS_DIR/auth.md"
+    ((FAILED_RUNS == 0)) || die "the comparison had a failed run"
+}
+
+# median N...: the middle value (of an odd count; the upper middle of an even one).
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int(NR / 2) + 1] }'
+}
+
+# auth_comparison: streampump without and with access control under the same load (10 × 10,
+# 15 fps, 60 KB frames), in AUTH_ROUNDS alternating pairs so that drift on a shared machine hits
+# both alike. With access control every push carries a Bearer token and every viewer a Basic
+# login, both checked in constant time on every request; the table gives medians over rounds.
+auth_comparison() {
+    local rounds="${AUTH_ROUNDS:-3}" round ok=1
+    local load=(--devices 10 --viewers 10 --fps 15 --frame-bytes 61440)
+    local secrets=(--push-token bench-push-token --view-user bench --view-password bench-view-pass)
+    local credentials=(--push-token bench-push-token --view-login bench:bench-view-pass)
+    for round in $(seq 1 "$rounds"); do
+        start_server streampump "$RELAY_PORT" "$RUNS_DIR/auth-open-$round.log" \
+            "$RELAY_BIN" --listen "127.0.0.1:$RELAY_PORT"
+        run_loadgen "open-$round" auth "$RELAY_PORT" "$SERVER_PID" "${load[@]}" || ok=0
+        stop_server
+        start_server streampump "$RELAY_PORT" "$RUNS_DIR/auth-protected-$round.log" \
+            "$RELAY_BIN" --listen "127.0.0.1:$RELAY_PORT" "${secrets[@]}"
+        run_loadgen "protected-$round" auth "$RELAY_PORT" "$SERVER_PID" "${load[@]}" \
+            "${credentials[@]}" || ok=0
+        stop_server
+    done
+    if ((ok == 0)); then
+        FAILED_RUNS=$((FAILED_RUNS + 1))
+        printf '### access control\n\nrun failed; see %s/auth-*.txt\n\n' "$RUNS_DIR" | tee -a "$REPORT.partial"
+        return
+    fi
+    {
+        echo "### Access control: streampump open and with credentials, 10 devices × 10 viewers, 15 fps, 60 KB frames"
+        echo
+        echo "Medians of $rounds alternating runs each. Protected: \`${secrets[*]}\`; loadgen sends the push"
+        echo "token with every push and the login with every stream request."
+        echo
+        echo "| metric | open | protected | protected / open |"
+        echo "|---|---:|---:|---:|"
+        local key label decimals side values open protected
+        while IFS='|' read -r key label decimals; do
+            for side in open protected; do
+                values=()
+                for round in $(seq 1 "$rounds"); do
+                    values+=("$(field "$RUNS_DIR/auth-$side-$round.json" "$key")")
+                done
+                printf -v "$side" '%s' "$(median "${values[@]}")"
+            done
+            # shellcheck disable=SC2154 # open and protected are set through printf -v
+            echo "| $label | $(fmt "$open" "$decimals") | $(fmt "$protected" "$decimals") | $(ratio "$protected" "$open") |"
+        done <<'ROWS'
+latency_p50_ms|relay latency p50 (ms)|3
+latency_p99_ms|relay latency p99 (ms)|3
+push_rtt_p50_ms|push round trip p50 (ms)|3
+push_rtt_p99_ms|push round trip p99 (ms)|3
+fresh_fps_mean|fresh frames/s per viewer, mean|2
+cpu_ms_per_1000_fresh|server CPU ms per 1000 fresh frames|1
+push_errors|push errors (whole run)|0
+viewer_errors|viewer errors (whole run)|0
+ROWS
+        echo
+    } | tee -a "$REPORT.partial"
+}
+
 main() {
     [[ "$BENCH_SECONDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SECONDS must be a whole number of seconds, got '$BENCH_SECONDS'"
+    if [[ "${BENCH_ONLY:-}" == auth ]]; then
+        auth_only
+        return
+    fi
     command -v go >/dev/null 2>&1 ||
         die "go not found: the reference server is built from source; install Debian's golang-go (apt-get install golang-go) or set PATH"
     [[ -f "$SEED_PUMP_DIR/main.go" ]] ||
@@ -338,6 +428,7 @@ main() {
     scenario 2x4 "2 devices × 4 viewers, 15 fps, 60 KB frames" 2 4 15 61440 0 0
     scenario slow "2 devices × 4 viewers + 2 slow + 2 stalled each, 15 fps, 60 KB frames" \
         2 4 15 61440 2 2
+    auth_comparison
 
     mv "$REPORT.partial" "$REPORT"
     say "written to $REPORT"

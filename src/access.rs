@@ -29,16 +29,25 @@ pub struct Secret(String);
 impl Secret {
     pub const MAX_LEN: usize = 256;
 
-    /// Accepts 1 to 256 visible ASCII characters, so that a secret survives a command line, an
-    /// environment file, a UCI option and a URL (percent-encoded where needed) unchanged.
+    /// A token: 1 to 256 letters, digits and `-._~`, the characters that need no escaping
+    /// anywhere a token goes: a URL (`?token=`, typed by hand), a command line, an environment
+    /// file (systemd strips quotes and backslashes there), a UCI option, and the log masking,
+    /// which ends a token at the first character outside a URL's query value.
     pub fn new(text: &str) -> Result<Secret, &'static str> {
-        if text.is_empty() || text.len() > Secret::MAX_LEN {
-            return Err("must be 1 to 256 characters");
-        }
-        if !text.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err("may hold only visible ASCII characters (no spaces)");
-        }
-        Ok(Secret(text.to_string()))
+        Secret::checked(text, |b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+            .ok_or("must be 1 to 256 letters, digits and -._~")
+    }
+
+    /// A password for Basic auth: 1 to 256 visible ASCII characters. It travels base64-encoded
+    /// in a header, or percent-encoded in a URL's userinfo, never in a query.
+    pub fn password(text: &str) -> Result<Secret, &'static str> {
+        Secret::checked(text, |b| b.is_ascii_graphic())
+            .ok_or("must be 1 to 256 visible ASCII characters (no spaces)")
+    }
+
+    fn checked(text: &str, allowed: impl Fn(u8) -> bool) -> Option<Secret> {
+        let fits = (1..=Secret::MAX_LEN).contains(&text.len()) && text.bytes().all(allowed);
+        fits.then(|| Secret(text.to_string()))
     }
 
     /// Whether `presented` is this secret, taking the same time whatever `presented` holds
@@ -201,6 +210,11 @@ mod tests {
         assert!(Secret::new("has space").is_err());
         assert!(Secret::new(&"x".repeat(257)).is_err());
         assert!(Secret::new("caf\u{e9}").is_err());
+        assert!(Secret::new("a'b").is_err());
+        assert!(Secret::new("a+b").is_err());
+        assert!(Secret::new("A-z_0.9~").is_ok());
+        assert!(Secret::password("p'a:ss\\\"").is_ok());
+        assert!(Secret::password("pa ss").is_err());
     }
 
     #[test]
@@ -254,7 +268,7 @@ mod tests {
     #[test]
     fn viewing_takes_the_login_or_the_view_token() {
         let policy = Policy {
-            view_login: Some(("ha".into(), secret("pass:word"))),
+            view_login: Some(("ha".into(), Secret::password("pass:word").unwrap())),
             view_token: Some(secret("viewtok")),
             admin_token: Some(secret("admintok")),
             ..Policy::default()

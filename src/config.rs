@@ -72,9 +72,8 @@ pub struct Args {
     #[argh(option)]
     pub max_connections: Option<String>,
 
-    /// a device with no push for this long is shown offline and its viewers get the no-signal
-    /// picture; a number of seconds or a value like 500ms, 10s, 2m [STREAMPUMP_OFFLINE_AFTER]
-    /// (default 10s)
+    /// no push for this long: offline, viewers get the no-signal picture (durations: seconds,
+    /// or 500ms, 10s, 2m, 1h) [STREAMPUMP_OFFLINE_AFTER] (default 10s)
     #[argh(option)]
     pub offline_after: Option<String>,
 
@@ -83,19 +82,17 @@ pub struct Args {
     #[argh(option)]
     pub evict_after: Option<String>,
 
-    /// a viewer that accepts no data for this long is dropped and its thread freed
+    /// a viewer that accepts no data for this long is dropped
     /// [STREAMPUMP_WRITE_TIMEOUT] (default 10s)
     #[argh(option)]
     pub write_timeout: Option<String>,
 
-    /// a connection with no request in progress is closed after this long: the time allowed
-    /// to send a request's headers, and how long an idle keep-alive connection is kept
+    /// idle connections and request headers are cut off after this long
     /// [STREAMPUMP_REQUEST_TIMEOUT] (default 10s)
     #[argh(option)]
     pub request_timeout: Option<String>,
 
-    /// a request body (a push, or any other) that has not fully arrived this long after its
-    /// headers is cut off, so a phone that vanished or trickles cannot hold a thread
+    /// a request body not fully arrived this long after its headers is cut off
     /// [STREAMPUMP_PUSH_TIMEOUT] (default 60s)
     #[argh(option)]
     pub push_timeout: Option<String>,
@@ -132,8 +129,7 @@ pub struct Args {
     #[argh(option)]
     pub allow_origin: Option<String>,
 
-    /// check the settings from flags and environment, print them and exit; an invalid one
-    /// is named and the exit status is 2 (service scripts run this before starting)
+    /// check the settings, print them and exit (status 2 with the reason if one is invalid)
     #[argh(switch)]
     pub check: bool,
 
@@ -340,9 +336,13 @@ fn access_policy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Po
             .filter(|text| !text.trim().is_empty())
         {
             None => Ok(None),
-            Some(text) => Secret::new(text.trim())
-                .map(Some)
-                .map_err(|reason| secret_error(flag, reason)),
+            Some(text) => if flag == "view-password" {
+                Secret::password(text.trim())
+            } else {
+                Secret::new(text.trim())
+            }
+            .map(Some)
+            .map_err(|reason| secret_error(flag, reason)),
         }
     };
     let view_user = args

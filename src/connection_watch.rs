@@ -102,6 +102,9 @@ struct PeerState {
     streams: usize,
     deadlines: Vec<Instant>,
     close: bool,
+    /// Closed at the next scan even once idle: the connection of a deleted device's viewer or
+    /// pusher, whose handler may end before the scan comes.
+    close_soon: bool,
     /// When a request last began or ended.
     last_active: Instant,
 }
@@ -180,15 +183,13 @@ impl Connections {
     }
 
     /// Has the watch close these peers' connections at its next scan (within half a second),
-    /// if they have a request in progress: how a deleted device's viewers and streaming pusher
-    /// are disconnected, wherever their handler threads are blocked.
+    /// busy or not: how a deleted device's viewers and streaming pusher are disconnected,
+    /// wherever their handler threads are blocked.
     pub fn close(&self, peers: &[SocketAddr]) {
         let mut known = self.peers.lock();
         for peer in peers {
             if let Some(entry) = known.get_mut(peer) {
-                if entry.requests > 0 {
-                    entry.close = true;
-                }
+                entry.close_soon = true;
             }
         }
     }
@@ -214,6 +215,7 @@ impl Connections {
             streams: 0,
             deadlines: Vec::new(),
             close: false,
+            close_soon: false,
             last_active: now,
         });
         entry.last_active = now;
@@ -243,7 +245,9 @@ impl Connections {
             .lock()
             .iter()
             .map(|(peer, state)| {
-                let seen = if state.requests > 0 {
+                let seen = if state.close_soon {
+                    Seen::Busy { close_now: true }
+                } else if state.requests > 0 {
                     let overdue = state.deadlines.iter().any(|deadline| *deadline <= now);
                     Seen::Busy {
                         close_now: state.close || overdue,

@@ -123,17 +123,6 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
 pub mod tests {
     use super::*;
 
-    /// The value of the first `token=` query parameter, percent-decoded. Only a name sent as
-    /// these very characters counts, not a percent-encoded one: the log masks the literal
-    /// `token=` (see `logging::mask_tokens`), so an encoded name would carry a credential past it.
-    fn query_token(url: &str) -> Option<String> {
-        let query = url.split('#').next()?.split_once('?')?.1;
-        let raw = query
-            .split('&')
-            .find_map(|pair| pair.strip_prefix("token="))?;
-        percent_decode(raw, true).ok()
-    }
-
     /// Standard base64 with padding, for building test headers.
     pub fn base64(bytes: &[u8]) -> String {
         const ALPHABET: &[u8; 64] =
@@ -215,7 +204,7 @@ pub mod tests {
 
     #[test]
     fn a_basic_login_splits_at_the_first_colon() {
-        let password = Secret::new("pa:ss").unwrap();
+        let password = Secret::password("pa:ss").unwrap();
         let header = format!("Basic {}", base64(b"ha:pa:ss"));
         let presented = Presented::from_parts(Some(&header), None, None);
         assert!(presented.has_login("ha", &password));

@@ -56,8 +56,10 @@ struct State {
     streams: usize,
     input_rate: RateMeter,
     viewers: usize,
-    /// Where the viewers are connected from, for disconnecting them (`Device::forget`).
+    /// Where the viewers and streaming pushers are connected from, for disconnecting them
+    /// (`Device::forget`).
     viewer_peers: Vec<SocketAddr>,
+    stream_peers: Vec<SocketAddr>,
     /// Whether the last online/offline log line said online.
     announced_online: bool,
     /// Set when the registry forgets this device; a push that raced with that must retry.
@@ -140,6 +142,7 @@ impl Device {
                 input_rate: RateMeter::default(),
                 viewers: 0,
                 viewer_peers: Vec::new(),
+                stream_peers: Vec::new(),
                 announced_online: false,
                 evicted: false,
             }),
@@ -183,10 +186,12 @@ impl Device {
         Ok(Published { seq, came_online })
     }
 
-    /// Marks a streaming push as connected until the returned guard is dropped.
-    pub fn stream_connected(self: &Arc<Self>) -> ConnectedStream {
-        self.state.lock().streams += 1;
-        ConnectedStream(Arc::clone(self))
+    /// Marks a streaming push from `peer` as connected until the returned guard is dropped.
+    pub fn stream_connected(self: &Arc<Self>, peer: Option<SocketAddr>) -> ConnectedStream {
+        let mut state = self.state.lock();
+        state.streams += 1;
+        state.stream_peers.extend(peer);
+        ConnectedStream(Arc::clone(self), peer)
     }
 
     /// Counts a push refused for its content: not a complete JPEG, too large, empty or cut off.
@@ -283,9 +288,7 @@ impl Device {
         let mut state = self.state.lock();
         state.evicted = true;
         let mut peers = state.viewer_peers.clone();
-        if state.streams > 0 {
-            peers.extend(state.pusher);
-        }
+        peers.extend_from_slice(&state.stream_peers);
         drop(state);
         self.new_frame.notify_all();
         peers
@@ -300,7 +303,7 @@ impl Device {
 
 /// A streaming push connected to a device; see [`Device::stream_connected`].
 #[derive(Debug)]
-pub struct ConnectedStream(Arc<Device>);
+pub struct ConnectedStream(Arc<Device>, Option<SocketAddr>);
 
 impl ConnectedStream {
     pub fn is_for(&self, device: &Arc<Device>) -> bool {
@@ -318,6 +321,9 @@ impl Drop for ConnectedStream {
     fn drop(&mut self) {
         let mut state = self.0.state.lock();
         state.streams = state.streams.saturating_sub(1);
+        if let Some(index) = state.stream_peers.iter().position(|p| Some(*p) == self.1) {
+            state.stream_peers.swap_remove(index);
+        }
     }
 }
 
@@ -331,6 +337,8 @@ pub enum Next {
     Repeat(Frame),
     /// No frame yet, or the phone went away: send the placeholder picture.
     NoSignal,
+    /// The device was deleted (`DELETE /api/devices/{id}`): end the stream.
+    Gone,
 }
 
 /// One viewer's place at a device: the sequence number of the last frame it got.
@@ -385,6 +393,11 @@ impl Viewer {
         let mut state = self.device.state.lock();
         state.frames_sent += std::mem::take(&mut self.unreported_sends);
         loop {
+            // Housekeeping forgets only devices nobody watches, so for a viewer this means
+            // a deletion.
+            if state.evicted {
+                return Next::Gone;
+            }
             if let Some(frame) = &state.latest {
                 if frame.seq > self.last_seq {
                     let skipped = frame.seq - self.last_seq - 1;

@@ -126,7 +126,7 @@ pub fn mask_tokens(line: String) -> String {
         let value_start = index + PARAMETERS[0].len();
         let value_end = bytes[value_start..]
             .iter()
-            .position(|&b| matches!(b, b'&' | b'#' | b'"' | b'\'') || b.is_ascii_whitespace())
+            .position(|&b| matches!(b, b'&' | b'#') || b.is_ascii_whitespace())
             .map_or(bytes.len(), |length| value_start + length);
         let out = masked.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
         out.extend_from_slice(&bytes[copied..value_start]);
@@ -209,7 +209,7 @@ mod tests {
             ),
             (
                 "\"/a?token=\" and /b?token=zz",
-                "\"/a?token=***\" and /b?token=***",
+                "\"/a?token=*** and /b?token=***",
             ),
             ("mytoken=visible, no URL", "mytoken=visible, no URL"),
             ("nothing here", "nothing here"),

@@ -206,7 +206,7 @@ fn take(
                         // The device may have been forgotten and made anew since the last
                         // frame: the stream belongs to the one it publishes to now.
                         if !connected.as_ref().is_some_and(|c| c.is_for(&published_to)) {
-                            *connected = Some(published_to.stream_connected());
+                            *connected = Some(published_to.stream_connected(pusher));
                         }
                         log::trace!("{device}: streamed frame {seq}, {} bytes", bytes.len());
                         Ok(true)

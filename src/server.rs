@@ -214,7 +214,10 @@ impl Dispatcher {
                 head_only: false,
                 ..
             })
-        ) {
+        ) && admit(&request, Need::View, &self.shared).is_ok()
+        {
+            // Only a stream that will run counts as one: a client answering a 401 with its
+            // login on the same connection must not look pipelined behind a stream.
             Work::Stream
         } else {
             Work::Other
@@ -410,6 +413,7 @@ fn handle(
 
 /// Lets a request through, or gives the 401 or 403 to answer it with (see `access`). With no
 /// credentials configured, nothing is parsed: an open relay pays nothing for the check.
+#[inline(never)]
 fn admit(request: &Request, need: Need, shared: &Shared) -> Result<(), responses::TextResponse> {
     let policy = &shared.config.access;
     if need == Need::Nothing || policy.is_open() {

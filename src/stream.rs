@@ -76,6 +76,7 @@ pub fn serve(
                         viewer.sent();
                     }
                     Next::NoSignal => parts.write_part(assets::no_signal_part())?,
+                    Next::Gone => return Ok(()),
                 }
                 let not_before = options.min_interval.map(|interval| started + interval);
                 next = viewer.next(IDLE_RESEND, not_before);

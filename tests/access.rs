@@ -16,7 +16,7 @@ use std::net::TcpStream;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use support::{has_answer, jpeg, read_response, MjpegStream, Relay, Response};
+use support::{has_answer, jpeg, read_response, tag_of, MjpegStream, Relay, Response};
 
 const BEARER_CHALLENGE: &str = "Bearer realm=\"streampump\"";
 const BASIC_CHALLENGE: &str = "Basic realm=\"streampump\", charset=\"UTF-8\"";
@@ -902,6 +902,17 @@ fn invalid_credentials_stop_the_start_without_echoing_the_secret() {
             vec![],
             "--admin-token",
         ),
+        // Tokens keep to letters, digits and -._~, which no URL, env file or log line alters.
+        (
+            vec!["--check", "--push-token", "hunter'two"],
+            vec![],
+            "--push-token",
+        ),
+        (
+            vec!["--check", "--view-token", "hunter+two"],
+            vec![],
+            "--view-token",
+        ),
     ] {
         let output = streampump(&args, &env);
         assert_eq!(output.status.code(), Some(2), "{args:?} {env:?}");
@@ -1118,4 +1129,121 @@ fn any_origin_gets_a_star_without_credentials() {
         .is_some_and(|methods| methods.contains("POST")));
     // No Origin, no CORS headers: the request did not come from a page.
     assert!(cors_headers(&relay.get("/api/devices")).is_empty());
+}
+
+#[test]
+fn a_viewer_that_answers_the_challenge_on_the_same_connection_gets_its_stream() {
+    // VLC and ffmpeg send a stream request without credentials, get the 401 and send it again
+    // with the login on the same kept-alive connection.
+    let relay = Relay::start(&["--view-user", "ha", "--view-password", "view:pass"]);
+    relay.push_ok("cam", &jpeg(32, 24, 7, 2_000));
+    let connection = relay.connect();
+    let mut writer = connection.try_clone().expect("clone the connection");
+    let mut reader = BufReader::new(connection);
+    write!(
+        writer,
+        "GET /live.mjpeg?device_id=cam HTTP/1.1\r\nHost: t\r\n\r\n"
+    )
+    .expect("send the first request");
+    let challenged = read_response(&mut reader, true);
+    assert_eq!(challenged.status, 401);
+    write!(
+        writer,
+        "GET /live.mjpeg?device_id=cam HTTP/1.1\r\nHost: t\r\nAuthorization: {}\r\n\r\n",
+        basic("ha", "view:pass")
+    )
+    .expect("send the request again with the login");
+    let head = read_response(&mut reader, false);
+    assert_eq!(head.status, 200, "{:?}", head.text());
+    let mut stream = MjpegStream { head, reader };
+    assert_eq!(tag_of(&stream.next_part().body), 7);
+}
+
+/// One real JPEG (a 320×240 test pattern) made by Debian's ffmpeg.
+fn ffmpeg_jpeg() -> Vec<u8> {
+    let output = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i"])
+        .args(["testsrc=size=320x240:rate=1", "-frames:v", "1"])
+        .args(["-c:v", "mjpeg", "-f", "image2pipe", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(output.status.success(), "ffmpeg could not make a JPEG");
+    output.stdout
+}
+
+#[test]
+fn ffmpeg_views_with_the_login_in_its_url_and_pushes_with_a_query_token() {
+    support::require_tool("ffmpeg", "-version", "ffmpeg");
+    let relay = Relay::start(&[
+        "--view-user",
+        "ha",
+        "--view-password",
+        "view-pass",
+        "--push-token",
+        "push-s3cret",
+    ]);
+    // ffmpeg pushes a second of test pattern, presenting the token in the URL.
+    let push_url = format!("http://{}/pump_push/ffcam?token=push-s3cret", relay.addr);
+    let pushed = Command::new("timeout")
+        .args([
+            "30", "ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+        ])
+        .args(["testsrc=size=320x240:rate=10", "-t", "1", "-c:v", "mjpeg"])
+        .args(["-f", "mpjpeg", "-method", "POST", &push_url])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        pushed.status.success(),
+        "ffmpeg's push failed: {}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let status = get(&relay, "/api/devices", &Creds::basic("ha", "view-pass"));
+    assert!(status.text().contains("\"ffcam\""), "{}", status.text());
+    assert!(push(&relay, "ffcam", &ffmpeg_jpeg(), &Creds::none()).status == 401);
+
+    // ffmpeg asks without credentials, gets the Basic challenge and answers it with the
+    // login from its URL, as it does for any camera.
+    let view = |password: &str| {
+        let url = format!(
+            "http://ha:{password}@{}/live.mjpeg?device_id=ffcam",
+            relay.addr
+        );
+        Command::new("timeout")
+            .args([
+                "30",
+                "ffmpeg",
+                "-nostdin",
+                "-v",
+                "error",
+                "-rw_timeout",
+                "10000000",
+            ])
+            .args([
+                "-i",
+                &url,
+                "-frames:v",
+                "2",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "gray",
+                "-",
+            ])
+            .output()
+            .expect("run ffmpeg")
+    };
+    let watched = view("view-pass");
+    assert!(
+        watched.status.success(),
+        "ffmpeg could not view: {}",
+        String::from_utf8_lossy(&watched.stderr)
+    );
+    assert_eq!(watched.stdout.len(), 2 * 320 * 240);
+    let refused = view("wrong-pass");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }

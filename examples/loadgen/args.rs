@@ -80,6 +80,15 @@ pub struct Args {
     /// standard error
     #[argh(switch)]
     pub json: bool,
+
+    /// push token sent with every push (Authorization: Bearer), for a relay with --push-token
+    #[argh(option)]
+    pub push_token: Option<String>,
+
+    /// USER:PASSWORD sent with every stream request (Basic auth), for a relay with
+    /// --view-user and --view-password
+    #[argh(option)]
+    pub view_login: Option<String>,
 }
 
 /// The validated settings of one run.
@@ -107,8 +116,17 @@ impl Config {
             value: value.to_string(),
             reason: reason.to_string(),
         };
-        let target =
+        let mut target =
             Target::parse(&args.url).map_err(|reason| invalid("url", &args.url, &reason))?;
+        if let Some(token) = &args.push_token {
+            target = target.with_push_token(token);
+        }
+        if let Some(login) = &args.view_login {
+            if !login.contains(':') {
+                return Err(invalid("view-login", login, "expected USER:PASSWORD"));
+            }
+            target = target.with_view_login(login);
+        }
         if !(1..=1000).contains(&args.devices) {
             return Err(invalid(
                 "devices",

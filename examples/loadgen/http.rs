@@ -33,6 +33,10 @@ pub struct Target {
     pub addr: SocketAddr,
     /// `host:port` as written in `--url`, sent as the `Host` header.
     pub authority: String,
+    /// Header lines (each ending in CRLF) added to every push: the push token.
+    pub push_headers: String,
+    /// Header lines added to every stream request: the viewers' login.
+    pub view_headers: String,
 }
 
 impl Target {
@@ -71,7 +75,22 @@ impl Target {
         Ok(Target {
             addr,
             authority: authority.to_string(),
+            push_headers: String::new(),
+            view_headers: String::new(),
         })
+    }
+
+    /// Sends `token` with every push, as `Authorization: Bearer`.
+    pub fn with_push_token(mut self, token: &str) -> Target {
+        self.push_headers = format!("Authorization: Bearer {token}\r\n");
+        self
+    }
+
+    /// Sends `user:password` with every stream request, as Basic auth (what go2rtc and
+    /// ffmpeg send for a login in the URL).
+    pub fn with_view_login(mut self, login: &str) -> Target {
+        self.view_headers = format!("Authorization: Basic {}\r\n", base64(login.as_bytes()));
+        self
     }
 
     /// The URL of `path` on this server, for messages.
@@ -100,8 +119,8 @@ pub fn connect(target: &Target) -> io::Result<TcpStream> {
 pub fn push_request_head(target: &Target, device: &str, length: usize) -> Vec<u8> {
     format!(
         "POST /pump_push/{device} HTTP/1.1\r\nHost: {}\r\nContent-Type: image/jpeg\r\n\
-         Content-Length: {length}\r\nUser-Agent: streampump-loadgen\r\n\r\n",
-        target.authority
+         Content-Length: {length}\r\nUser-Agent: streampump-loadgen\r\n{}\r\n",
+        target.authority, target.push_headers
     )
     .into_bytes()
 }
@@ -113,10 +132,29 @@ pub fn push_request_head(target: &Target, device: &str, length: usize) -> Vec<u8
 pub fn stream_request(target: &Target, device: &str) -> Vec<u8> {
     format!(
         "GET /live.mjpeg?device_id={device} HTTP/1.1\r\nHost: {}\r\nAccept: */*\r\n\
-         User-Agent: streampump-loadgen\r\n\r\n",
-        target.authority
+         User-Agent: streampump-loadgen\r\n{}\r\n",
+        target.authority, target.view_headers
     )
     .into_bytes()
+}
+
+/// Standard base64 with padding (RFC 4648).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let bits = chunk.iter().enumerate().fold(0u32, |bits, (i, &byte)| {
+            bits | u32::from(byte) << (16 - 8 * i)
+        });
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                ALPHABET[(bits >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
 }
 
 /// What loadgen needs from a response head.
@@ -300,6 +338,26 @@ mod tests {
         assert!(Target::parse("http://127.0.0.1:1/live.mjpeg").is_err());
         assert!(Target::parse("http://").is_err());
         assert!(Target::parse("http://127.0.0.1:notaport").is_err());
+    }
+
+    #[test]
+    fn credentials_ride_in_the_request_heads() {
+        let target = Target::parse("http://127.0.0.1:19999")
+            .unwrap()
+            .with_push_token("t0k")
+            .with_view_login("ha:pass");
+        let push = String::from_utf8(push_request_head(&target, "cam", 10)).unwrap();
+        assert!(
+            push.contains("\r\nAuthorization: Bearer t0k\r\n\r\n"),
+            "{push}"
+        );
+        let view = String::from_utf8(stream_request(&target, "cam")).unwrap();
+        assert!(
+            view.contains("\r\nAuthorization: Basic aGE6cGFzcw==\r\n\r\n"),
+            "{view}"
+        );
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
     }
 
     #[test]
