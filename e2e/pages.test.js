@@ -64,14 +64,17 @@ async function eventually(what, ms, check) {
 }
 
 class Relay {
-  constructor(port) {
+  // `args`: more flags; `viewToken`: presented by `device()` on a relay that needs one.
+  constructor(port, args = [], viewToken = '') {
     this.port = port;
     this.base = `http://127.0.0.1:${port}`;
     this.log = '';
+    this.args = args;
+    this.viewToken = viewToken;
   }
 
   async start() {
-    this.process = spawn(RELAY, ['--listen', `127.0.0.1:${this.port}`], {
+    this.process = spawn(RELAY, ['--listen', `127.0.0.1:${this.port}`, ...this.args], {
       env: { ...process.env, RUST_LOG: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -93,7 +96,8 @@ class Relay {
   }
 
   async device(id) {
-    const response = await fetch(`${this.base}/api/devices`);
+    const query = this.viewToken ? `?token=${this.viewToken}` : '';
+    const response = await fetch(`${this.base}/api/devices${query}`);
     const devices = await response.json();
     return devices.find((device) => device.id === id);
   }
@@ -313,4 +317,51 @@ test('the pages are small', async () => {
   assert.match(text.stdout.toString(), /^streampump /);
   const refused = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${relay.base}/push.html`], 10000);
   assert.equal(refused.stdout.toString(), '406');
+});
+
+test('with tokens, one link per phone and per dashboard carries them everywhere', async () => {
+  const guarded = new Relay(await freePort(),
+    ['--push-token', 'e2e-push-token', '--view-token', 'e2e-view-token'], 'e2e-view-token');
+  await guarded.start();
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  try {
+    // Without the token in its link the page shows the relay's refusal.
+    const stranger = await context.newPage();
+    await stranger.goto(`${guarded.base}/push.html?device_id=tok_cam`);
+    await stranger.selectOption('#size', '320x240');
+    await stranger.click('#toggle');
+    await eventually('the refusal on the page', 10000, async () =>
+      /401/.test(await stranger.textContent('#state')));
+    await stranger.click('#toggle');
+    assert.equal(await guarded.device('tok_cam'), undefined);
+
+    const phonePage = await context.newPage();
+    await phonePage.goto(`${guarded.base}/push.html?device_id=tok_cam&token=e2e-push-token`);
+    await phonePage.selectOption('#size', '320x240');
+    await phonePage.click('#toggle');
+    await eventually('tok_cam online through the token', 20000, async () => {
+      const found = await guarded.device('tok_cam');
+      return found && found.online && found.frames_received > 2;
+    });
+    // The page keeps the token in its own address (a bookmark works again).
+    assert.match(phonePage.url(), /[?&]token=e2e-push-token/);
+
+    const dashboard = await context.newPage();
+    await dashboard.goto(`${guarded.base}/?token=e2e-view-token`);
+    const card = dashboard.locator('.card', { hasText: 'tok_cam' });
+    await card.waitFor({ timeout: 10000 });
+    await eventually('the preview to show a frame', 10000, async () =>
+      (await card.locator('img').evaluate((img) => img.naturalWidth)) === 320);
+    assert.match(await card.locator('img').getAttribute('src'), /token=e2e-view-token/);
+    await card.locator('summary').click();
+    const snippets = await card.textContent();
+    assert.match(snippets, /live\.mjpeg\?device_id=tok_cam&token=e2e-view-token/);
+    assert.match(snippets, /Still image URL: http:\/\/127\.0\.0\.1:\d+\/snapshot\.jpg\?device_id=tok_cam&token=e2e-view-token/);
+    await eventually('the push link with a token placeholder', 5000, async () =>
+      /push\.html\?device_id=cam_1&token=PUSH_TOKEN/.test(await dashboard.textContent('#push-url')));
+    await phonePage.click('#toggle');
+  } finally {
+    await context.close();
+    await guarded.stop();
+  }
 });
