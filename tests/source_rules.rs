@@ -1,0 +1,59 @@
+//! Rules about the relay's source that the compiler cannot check.
+//!
+//! The MIPS builds pass `-Z fmt-debug=none`, which turns every `{:?}` into nothing (see
+//! `src/quoted.rs`): a `{:?}` in a log line or an answer would print fine in every test on
+//! this machine and leave a blank on a router. So no `{:?}` may appear outside the tests.
+
+use std::fs;
+use std::path::Path;
+
+/// The code of `text` before its unit tests (`#[cfg(test)]` at the start of a line; every
+/// module keeps its tests at the end).
+fn without_tests(text: &str) -> &str {
+    text.find("\n#[cfg(test)]").map_or(text, |end| &text[..end])
+}
+
+#[test]
+fn nothing_outside_the_tests_is_formatted_with_debug() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut offenders = Vec::new();
+    let mut files = 0;
+    for entry in fs::read_dir(&src).expect("read src/") {
+        let path = entry.expect("list src/").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("rs") {
+            continue;
+        }
+        files += 1;
+        let text = fs::read_to_string(&path).expect("read a source file");
+        for (number, line) in without_tests(&text).lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if code.contains(":?}") || code.contains(":#?}") {
+                offenders.push(format!(
+                    "{}:{}: {}",
+                    path.display(),
+                    number + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        files > 30,
+        "only {files} source files found in {}",
+        src.display()
+    );
+    assert!(
+        offenders.is_empty(),
+        "{{:?}} prints nothing in the MIPS builds (-Z fmt-debug=none); use Display, \
+         decimal::Seconds or quoted::Quoted:\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn the_rule_sees_debug_formatting_where_it_is() {
+    let sample = "fn f() { log::info!(\"{x:?}\"); }\n#[cfg(test)]\nmod tests { \"{y:?}\" }\n";
+    let code = without_tests(sample);
+    assert!(code.contains(":?}"));
+    assert!(!code.contains("{y:?}"));
+}
