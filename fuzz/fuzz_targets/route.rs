@@ -81,6 +81,10 @@ fn check_route(method: &str, target: &str, accepted: &Route) {
         Route::Devices | Route::Health | Route::Index | Route::PushPage | Route::Metrics => {
             assert!(get_or_head, "{method} {target:?} became {accepted:?}");
         }
+        Route::Forget(device) => {
+            assert_eq!(method, "DELETE", "{target:?} became a deletion");
+            check_id(device);
+        }
         Route::Options { allow } => {
             assert_eq!(method, "OPTIONS", "{target:?}");
             assert!(allow.contains("OPTIONS"));
