@@ -201,6 +201,13 @@ fn start_housekeeping(shared: Arc<Shared>) {
 impl Dispatcher {
     fn dispatch(&self, request: Request) {
         let route = routes::route(request.method().as_str(), request.url());
+        // Credentials are checked here, once, because whether a stream will run decides how
+        // its connection is watched: a client answering a 401 with its login on the same
+        // connection must not look pipelined behind a stream.
+        let denied = route
+            .as_ref()
+            .ok()
+            .and_then(|route| admit(&request, route.need(), &self.shared).err());
         // Any body must arrive within --push-timeout, whatever the route: tiny_http reads an
         // unread body to its end after the answer (a 404 or 503 too), so a trickled body would
         // otherwise hold the handler however the request is answered.
@@ -214,10 +221,8 @@ impl Dispatcher {
                 head_only: false,
                 ..
             })
-        ) && admit(&request, Need::View, &self.shared).is_ok()
+        ) && denied.is_none()
         {
-            // Only a stream that will run counts as one: a client answering a 401 with its
-            // login on the same connection must not look pipelined behind a stream.
             Work::Stream
         } else {
             Work::Other
@@ -267,7 +272,14 @@ impl Dispatcher {
                 let _ = request.respond(responses::unavailable(&message));
                 return;
             }
-            handle(request, route, &shared, gauges, in_progress.as_mut());
+            handle(
+                request,
+                route,
+                denied,
+                &shared,
+                gauges,
+                in_progress.as_mut(),
+            );
         });
         if let Err((error, job)) = self.pool.run(job, HANDLER_PATIENCE) {
             // Dropping the job answers its request with tiny_http's 500.
@@ -285,9 +297,11 @@ fn has_body(request: &Request) -> bool {
         || request_headers::value(request, "Transfer-Encoding").is_some()
 }
 
+/// Answers one request; `denied` is the 401 or 403 from `admit`, if the credentials failed.
 fn handle(
     request: Request,
     route: Result<Route, routes::Refusal>,
+    denied: Option<responses::TextResponse>,
     shared: &Shared,
     gauges: Gauges,
     in_progress: Option<&mut InProgress>,
@@ -295,19 +309,17 @@ fn handle(
     let registry = &shared.registry;
     let counters = &shared.counters;
     let cors = cors_headers(&request, &route, shared);
-    if let Ok(route) = &route {
-        if let Err(response) = admit(&request, route.need(), shared) {
-            log::info!(
-                "refused {} {} from {}: {}",
-                request.method(),
-                request.url(),
-                peer_name(&request),
-                response.status_code().0
-            );
-            counters.reject(Rejection::Unauthorized);
-            let _ = request.respond(responses::with_headers(response, &cors));
-            return;
-        }
+    if let Some(response) = denied {
+        log::info!(
+            "refused {} {} from {}: {}",
+            request.method(),
+            request.url(),
+            peer_name(&request),
+            response.status_code().0
+        );
+        counters.reject(Rejection::Unauthorized);
+        let _ = request.respond(responses::with_headers(response, &cors));
+        return;
     }
     let respond = |request: Request, response: responses::TextResponse| {
         request.respond(responses::with_headers(response, &cors))
@@ -413,7 +425,6 @@ fn handle(
 
 /// Lets a request through, or gives the 401 or 403 to answer it with (see `access`). With no
 /// credentials configured, nothing is parsed: an open relay pays nothing for the check.
-#[inline(never)]
 fn admit(request: &Request, need: Need, shared: &Shared) -> Result<(), responses::TextResponse> {
     let policy = &shared.config.access;
     if need == Need::Nothing || policy.is_open() {

@@ -10,41 +10,29 @@
 //! tests of `access`.
 
 mod support;
+// Not through `support`: loadgen includes it too, and the abuse tests include both.
+#[path = "support/base64.rs"]
+mod base64;
 
 use std::io::{BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{has_answer, jpeg, read_response, tag_of, MjpegStream, Relay, Response};
+use support::{
+    has_answer, jpeg, read_response, run_streampump, tag_of, MjpegStream, Relay, Response,
+};
 
 const BEARER_CHALLENGE: &str = "Bearer realm=\"streampump\"";
 const BASIC_CHALLENGE: &str = "Basic realm=\"streampump\", charset=\"UTF-8\"";
 const UNAUTHORIZED_METRIC: &str = "streampump_requests_rejected_total{reason=\"unauthorized\"}";
 
-/// Standard base64 with padding, for Basic logins.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// The `Authorization` header value of a Basic login.
 fn basic(user: &str, password: &str) -> String {
-    format!("Basic {}", base64(format!("{user}:{password}").as_bytes()))
+    format!(
+        "Basic {}",
+        base64::encode(format!("{user}:{password}").as_bytes())
+    )
 }
 
 fn bearer(token: &str) -> String {
@@ -221,14 +209,6 @@ fn unauthorized_count(relay: &Relay, creds: &Creds) -> u64 {
         .find_map(|line| line.strip_prefix(UNAUTHORIZED_METRIC))
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {UNAUTHORIZED_METRIC} in:\n{text}"))
-}
-
-fn streampump(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_streampump"))
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run streampump")
 }
 
 /// A file in the temporary directory, named for the test that writes it, removed when dropped.
@@ -793,7 +773,7 @@ fn tokens_in_urls_never_reach_the_log() {
 
 #[test]
 fn check_shows_every_secret_as_stars() {
-    let output = streampump(
+    let output = run_streampump(
         &[
             "--check",
             "--push-token",
@@ -836,7 +816,7 @@ fn check_shows_every_secret_as_stars() {
 
 #[test]
 fn credentials_come_from_the_environment_too() {
-    let output = streampump(
+    let output = run_streampump(
         &["--check"],
         &[
             ("STREAMPUMP_PUSH_TOKEN", "env-push-hunter2"),
@@ -914,7 +894,7 @@ fn invalid_credentials_stop_the_start_without_echoing_the_secret() {
             "--view-token",
         ),
     ] {
-        let output = streampump(&args, &env);
+        let output = run_streampump(&args, &env);
         assert_eq!(output.status.code(), Some(2), "{args:?} {env:?}");
         let message = String::from_utf8_lossy(&output.stderr);
         assert!(message.contains(named), "{args:?}: {message}");
@@ -926,11 +906,11 @@ fn invalid_credentials_stop_the_start_without_echoing_the_secret() {
     }
 
     // A login needs both halves.
-    let output = streampump(&["--check", "--view-user", "ha"], &[]);
+    let output = run_streampump(&["--check", "--view-user", "ha"], &[]);
     assert_eq!(output.status.code(), Some(2));
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("--view-password"), "{message}");
-    let output = streampump(&["--check", "--view-password", "hunter-two"], &[]);
+    let output = run_streampump(&["--check", "--view-password", "hunter-two"], &[]);
     assert_eq!(output.status.code(), Some(2));
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("--view-user"), "{message}");
@@ -970,7 +950,7 @@ fn device_tokens_come_from_a_file_with_comments_and_blank_lines() {
 fn device_tokens_file_problems_name_the_file_and_the_line() {
     let missing = std::env::temp_dir().join("streampump-access-no-such-file");
     let missing = missing.to_str().unwrap();
-    let output = streampump(&["--check", "--device-tokens-file", missing], &[]);
+    let output = run_streampump(&["--check", "--device-tokens-file", missing], &[]);
     assert_eq!(output.status.code(), Some(2));
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -979,7 +959,7 @@ fn device_tokens_file_problems_name_the_file_and_the_line() {
     );
 
     let file = TempFile::new("tokens-bad", "# comment\ncam_a=a-token\ncam_b=hunter two\n");
-    let output = streampump(&["--check", "--device-tokens-file", file.path()], &[]);
+    let output = run_streampump(&["--check", "--device-tokens-file", file.path()], &[]);
     assert_eq!(output.status.code(), Some(2));
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("line 3"), "{message}");

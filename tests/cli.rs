@@ -1,18 +1,12 @@
 //! The command line: help, version, and refusing bad settings before starting.
 
-use std::process::Command;
+mod support;
 
-fn streampump(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_streampump"))
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run streampump")
-}
+use support::run_streampump;
 
 #[test]
 fn help_lists_every_option_with_its_default_and_variable() {
-    let output = streampump(&["--help"], &[]);
+    let output = run_streampump(&["--help"], &[]);
     assert!(output.status.success());
     // argh wraps long descriptions; compare with whitespace collapsed.
     let help = String::from_utf8_lossy(&output.stdout)
@@ -45,7 +39,7 @@ fn help_lists_every_option_with_its_default_and_variable() {
 
 #[test]
 fn version_prints_the_package_version() {
-    let output = streampump(&["--version"], &[]);
+    let output = run_streampump(&["--version"], &[]);
     assert!(output.status.success());
     assert_eq!(
         String::from_utf8_lossy(&output.stdout).trim(),
@@ -55,7 +49,7 @@ fn version_prints_the_package_version() {
 
 #[test]
 fn bad_settings_stop_the_start_with_a_message() {
-    let output = streampump(&["--max-viewers", "lots"], &[]);
+    let output = run_streampump(&["--max-viewers", "lots"], &[]);
     assert_eq!(output.status.code(), Some(2));
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -63,14 +57,14 @@ fn bad_settings_stop_the_start_with_a_message() {
         "{message}"
     );
 
-    let output = streampump(&[], &[("STREAMPUMP_OFFLINE_AFTER", "soon")]);
+    let output = run_streampump(&[], &[("STREAMPUMP_OFFLINE_AFTER", "soon")]);
     assert_eq!(output.status.code(), Some(2));
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("STREAMPUMP_OFFLINE_AFTER"), "{message}");
 
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
-    let output = streampump(&["--listen", &address], &[]);
+    let output = run_streampump(&["--listen", &address], &[]);
     assert_eq!(output.status.code(), Some(1));
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -84,7 +78,7 @@ fn check_prints_the_settings_as_flags_without_starting() {
     // An address that is taken: --check must not try to listen.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
-    let output = streampump(
+    let output = run_streampump(
         &["--check", "--listen", &address, "--offline-after", "2.5"],
         &[
             ("STREAMPUMP_MAX_DEVICES", "8"),
@@ -111,7 +105,7 @@ fn check_prints_the_settings_as_flags_without_starting() {
     let again: Vec<&str> = printed.split_whitespace().collect();
     let mut args = vec!["--check"];
     args.extend(again);
-    let output = streampump(&args, &[]);
+    let output = run_streampump(&args, &[]);
     assert!(output.status.success(), "{output:?}");
     assert_eq!(String::from_utf8_lossy(&output.stdout), printed);
 }
@@ -140,7 +134,7 @@ fn check_names_an_invalid_setting_and_exits_2() {
             "--request-timeout",
         ),
     ] {
-        let output = streampump(&args, &env);
+        let output = run_streampump(&args, &env);
         assert_eq!(output.status.code(), Some(2), "{args:?} {env:?}");
         let message = String::from_utf8_lossy(&output.stderr);
         assert!(message.contains(named), "{args:?}: {message}");

@@ -13,6 +13,9 @@ use std::io::{self, BufRead, Read};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+#[path = "../../tests/support/base64.rs"]
+mod base64;
+
 /// How long to wait for a TCP connection to be accepted.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one read or write may block. Both servers send a stream part at least once a
@@ -89,7 +92,10 @@ impl Target {
     /// Sends `user:password` with every stream request, as Basic auth (what go2rtc and
     /// ffmpeg send for a login in the URL).
     pub fn with_view_login(mut self, login: &str) -> Target {
-        self.view_headers = format!("Authorization: Basic {}\r\n", base64(login.as_bytes()));
+        self.view_headers = format!(
+            "Authorization: Basic {}\r\n",
+            base64::encode(login.as_bytes())
+        );
         self
     }
 
@@ -136,25 +142,6 @@ pub fn stream_request(target: &Target, device: &str) -> Vec<u8> {
         target.authority, target.view_headers
     )
     .into_bytes()
-}
-
-/// Standard base64 with padding (RFC 4648).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let bits = chunk.iter().enumerate().fold(0u32, |bits, (i, &byte)| {
-            bits | u32::from(byte) << (16 - 8 * i)
-        });
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                ALPHABET[(bits >> (18 - 6 * i) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }
 
 /// What loadgen needs from a response head.
@@ -356,8 +343,8 @@ mod tests {
             view.contains("\r\nAuthorization: Basic aGE6cGFzcw==\r\n\r\n"),
             "{view}"
         );
-        assert_eq!(base64(b"a"), "YQ==");
-        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64::encode(b"a"), "YQ==");
+        assert_eq!(base64::encode(b"ab"), "YWI=");
     }
 
     #[test]

@@ -25,6 +25,16 @@ pub const THREADS_AT_REST: usize = 9;
 /// The placeholder picture the relay streams while a device has no live frame.
 pub const NO_SIGNAL: &[u8] = include_bytes!("../../assets/no_signal.jpg");
 
+/// Runs the binary to completion with `args` and extra environment variables (for `--help`,
+/// `--check` and refused settings).
+pub fn run_streampump(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_streampump"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run streampump")
+}
+
 /// A running relay, killed when dropped.
 pub struct Relay {
     child: Child,
