@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use argh::FromArgs;
 
+use crate::access::cors::AllowedOrigins;
 use crate::access::{Policy, Secret};
-use crate::cors::AllowedOrigins;
-use crate::decimal::{self, Seconds};
-use crate::device_id::DeviceId;
-use crate::quoted::Quoted;
+use crate::relay::device_id::DeviceId;
+use crate::text::decimal::{self, Seconds};
+use crate::text::quoted::Quoted;
 
 /// Defaults, kept together so `--help` and the code cannot disagree.
 pub mod defaults {

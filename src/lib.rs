@@ -1,46 +1,21 @@
 //! streampump: a tiny relay from phones pushing JPEG frames to MJPEG viewers.
 //!
 //! A phone POSTs each frame to `/pump_push/{device_id}`; the relay keeps only the newest frame
-//! of each device and streams it to any number of viewers at `/live.mjpeg?device_id=`. See the
-//! README for the API and DESIGN notes in each module for the reasons behind the choices.
+//! of each device and streams it to any number of viewers at `/live.mjpeg?device_id=`.
+//!
+//! The folders are the layers, and the arrows point one way: `web` (what each URL does) uses
+//! `relay` (devices, frames, the MJPEG wire format), `access` (credentials, CORS) and `http`
+//! (connections, requests, answers); `relay` and `http` know nothing of each other. All of
+//! them speak of refusals in one vocabulary (`refusal`). `server` wires the layers together,
+//! `config` holds the validated settings, `sys` every system call std has no wrapper for.
 
-pub mod absurd_bodies;
-pub mod accept_supervisor;
 pub mod access;
-pub mod assets;
 pub mod config;
-pub mod connection_watch;
-pub mod cors;
-pub mod credentials;
-pub mod decimal;
-pub mod descriptor_limit;
-pub mod device;
-pub mod device_id;
-pub mod dispatch_stalls;
-pub mod hand_off;
-pub mod handler_pool;
-pub mod handler_slots;
-pub mod heap;
-pub mod jpeg;
-pub mod jpeg_splitter;
-pub mod listener;
+pub mod http;
 pub mod logging;
-pub mod metrics;
-pub mod mjpeg;
-pub mod oversize_alloc;
-pub mod own_sockets;
-pub mod pages;
-pub mod pool_nudge;
-pub mod push;
-pub mod push_stream;
-pub mod quoted;
-pub mod rate_meter;
-pub mod registry;
-pub mod request_headers;
-pub mod request_target;
-pub mod responses;
-pub mod routes;
+pub mod refusal;
+pub mod relay;
 pub mod server;
-pub mod status;
-pub mod stream;
-pub mod upload_budget;
+pub mod sys;
+pub mod text;
+pub mod web;

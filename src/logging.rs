@@ -187,7 +187,7 @@ pub fn init() {
         eprintln!(
             "[WARN  streampump::logging] ignoring {FILTER_VARIABLE} directive {}: \
              expected LEVEL or MODULE=LEVEL",
-            crate::quoted::Quoted(&directive)
+            crate::text::quoted::Quoted(&directive)
         );
     }
 }
@@ -240,7 +240,7 @@ mod tests {
         );
         assert_eq!(filter.level_for("streampump::server"), LevelFilter::Info);
         assert_eq!(filter.level_for("streampumpx"), LevelFilter::Warn);
-        assert_eq!(filter.level_for("tiny_http"), LevelFilter::Warn);
+        assert_eq!(filter.level_for("httparse"), LevelFilter::Warn);
         assert_eq!(filter.max_level(), LevelFilter::Trace);
     }
 
@@ -253,16 +253,16 @@ mod tests {
 
     #[test]
     fn the_last_directive_for_a_module_wins() {
-        let (filter, _) = Filter::parse("streampump=debug,streampump=warn,tiny_http=");
+        let (filter, _) = Filter::parse("streampump=debug,streampump=warn,httparse=");
         assert_eq!(filter.level_for("streampump::push"), LevelFilter::Warn);
-        assert_eq!(filter.level_for("tiny_http::client"), LevelFilter::Trace);
+        assert_eq!(filter.level_for("httparse::client"), LevelFilter::Trace);
     }
 
     #[test]
     fn a_bare_module_means_everything_from_it() {
         let (filter, _) = Filter::parse("streampump");
         assert_eq!(filter.level_for("streampump::push"), LevelFilter::Trace);
-        assert_eq!(filter.level_for("tiny_http"), DEFAULT_LEVEL);
+        assert_eq!(filter.level_for("httparse"), DEFAULT_LEVEL);
     }
 
     #[test]

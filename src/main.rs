@@ -3,21 +3,12 @@
 use std::process::ExitCode;
 
 use streampump::config::{Args, Config};
-use streampump::heap;
 use streampump::logging;
-use streampump::oversize_alloc::OversizeAlloc;
-use streampump::server::{self, THREAD_STACK_BYTES};
-
-#[global_allocator]
-static ALLOCATOR: OversizeAlloc = OversizeAlloc;
+use streampump::server;
+use streampump::sys;
 
 fn main() -> ExitCode {
-    // tiny_http starts its threads with std's default 2 MiB stack and has no setting for it;
-    // std reads RUST_MIN_STACK once, at the first spawn, and nothing has spawned yet.
-    if std::env::var_os("RUST_MIN_STACK").is_none() {
-        std::env::set_var("RUST_MIN_STACK", THREAD_STACK_BYTES.to_string());
-    }
-    heap::tune();
+    sys::tune_heap();
     let args: Args = argh::from_env();
     if args.version {
         println!("streampump {}", env!("CARGO_PKG_VERSION"));

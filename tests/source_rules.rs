@@ -1,11 +1,25 @@
 //! Rules about the relay's source that the compiler cannot check.
 //!
 //! The MIPS builds pass `-Z fmt-debug=none`, which turns every `{:?}` into nothing (see
-//! `src/quoted.rs`): a `{:?}` in a log line or an answer would print fine in every test on
+//! `src/text/quoted.rs`): a `{:?}` in a log line or an answer would print fine in every test on
 //! this machine and leave a blank on a router. So no `{:?}` may appear outside the tests.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`, in every folder.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).expect("list a source folder") {
+        let path = entry.expect("list a source folder").path();
+        if path.is_dir() {
+            found.extend(rust_files(&path));
+        } else if path.extension().and_then(|e| e.to_str()) == Some("rs") {
+            found.push(path);
+        }
+    }
+    found
+}
 
 /// The code of `text` before its unit tests (`#[cfg(test)]` at the start of a line; every
 /// module keeps its tests at the end).
@@ -18,11 +32,7 @@ fn nothing_outside_the_tests_is_formatted_with_debug() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut offenders = Vec::new();
     let mut files = 0;
-    for entry in fs::read_dir(&src).expect("read src/") {
-        let path = entry.expect("list src/").path();
-        if path.extension().and_then(|e| e.to_str()) != Some("rs") {
-            continue;
-        }
+    for path in rust_files(&src) {
         files += 1;
         let text = fs::read_to_string(&path).expect("read a source file");
         for (number, line) in without_tests(&text).lines().enumerate() {

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use streampump::access::Secret;
-use streampump::credentials::Presented;
+use streampump::access::credentials::Presented;
 use streampump::logging::mask_tokens;
 
 fuzz_target!(|input: (&str, &str, &str)| {

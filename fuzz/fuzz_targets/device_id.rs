@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use streampump::device_id::{DeviceId, InvalidDeviceId, MAX_LEN};
+use streampump::relay::device_id::{DeviceId, InvalidDeviceId, MAX_LEN};
 
 fuzz_target!(|data: &[u8]| {
     // Ids are taken from already-decoded UTF-8 text.

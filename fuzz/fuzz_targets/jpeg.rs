@@ -16,8 +16,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use streampump::jpeg::{check_complete, dimensions, EOI, SOI};
-use streampump::mjpeg::Part;
+use streampump::relay::jpeg::{check_complete, dimensions, EOI, SOI};
+use streampump::relay::mjpeg::Part;
 
 fuzz_target!(|body: &[u8]| {
     let framed = body.len() >= 4 && body.starts_with(&SOI) && body.ends_with(&EOI);

@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use streampump::jpeg_splitter::{Found, JpegSplitter};
+use streampump::relay::splitter::{Found, JpegSplitter};
 
 const MAX_FRAME_BYTES: usize = 4096;
 

@@ -14,7 +14,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use streampump::request_target::{percent_decode, BadTarget, RequestTarget};
+use streampump::http::target::{percent_decode, BadTarget, RequestTarget};
 
 /// The parameters the routes read.
 const PARAMS: [&str; 4] = ["device_id", "fps", "advance_headers", "action"];

@@ -16,8 +16,8 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use streampump::device_id::DeviceId;
-use streampump::routes::{route, Route};
+use streampump::relay::device_id::DeviceId;
+use streampump::web::routes::{route, Route};
 
 const METHODS: [&str; 9] = [
     "GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "get", "", "BREW",

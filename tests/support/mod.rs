@@ -17,10 +17,9 @@ use std::time::{Duration, Instant};
 
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Threads of an idle relay: main (the accept supervisor), dispatch, tiny_http's accept thread
-/// and the 4 connection threads its pool keeps once it has used them, housekeeping and the
-/// connection watch. Handler threads and further pool threads exit after 5 s idle.
-pub const THREADS_AT_REST: usize = 9;
+/// Threads of a relay with no connection open: main (the accept loop) and housekeeping. Each
+/// open connection adds one.
+pub const THREADS_AT_REST: usize = 2;
 
 /// The placeholder picture the relay streams while a device has no live frame.
 pub const NO_SIGNAL: &[u8] = include_bytes!("../../assets/no_signal.jpg");

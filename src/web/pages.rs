@@ -9,11 +9,8 @@
 //! same reason a request without `Accept-Encoding`, which RFC 9110 lets a server answer with
 //! any coding, gets that explanation (406) rather than gzip bytes a terminal would show raw.
 
-use tiny_http::{Header, Request, Response};
-
-use crate::metrics::{Counters, Rejection};
-use crate::request_headers;
-use crate::responses::{self, TextResponse};
+use crate::http::{Payload, Response};
+use crate::refusal::{Reason, Refusal};
 
 /// A page as it is stored: gzip-compressed HTML.
 pub struct Page {
@@ -78,49 +75,30 @@ pub fn prefers_html(accept: &str) -> bool {
     })
 }
 
-/// Serves `page` compressed, or explains how to ask for it (counting the refusal first).
-pub fn serve(request: Request, page: &Page, counters: &Counters) -> std::io::Result<()> {
-    if !request_headers::value(&request, "Accept-Encoding").is_some_and(accepts_gzip) {
+/// `page` compressed, or why it cannot be sent to a client that does not take gzip.
+pub fn serve(
+    accept_encoding: Option<&str>,
+    page: &Page,
+) -> Result<Response, (Refusal, &'static str)> {
+    if !accept_encoding.is_some_and(accepts_gzip) {
         let message = format!(
             "{} is stored gzip-compressed: open it in a browser, or with curl add --compressed",
             page.name
         );
-        let mut refusal = responses::reason(406, &message);
-        add_header(&mut refusal, "Vary", page.vary);
-        counters.reject(Rejection::NotAcceptable);
-        return request.respond(refusal);
+        return Err((Refusal::new(Reason::NotAcceptable, message), page.vary));
     }
-    request.respond(compressed(page))
-}
-
-fn add_header(response: &mut TextResponse, name: &str, value: &str) {
-    if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-        response.add_header(header);
-    }
-}
-
-fn compressed(page: &Page) -> TextResponse {
-    // A copy of a few kilobytes per page view; a response type of its own would cost more in
-    // the binary (tiny_http's writer is generic over the body) than it saves.
-    let mut response = Response::from_data(page.gzip.to_vec());
-    for (name, value) in [
-        ("Content-Type", "text/html; charset=utf-8"),
-        ("Content-Encoding", "gzip"),
-        ("Vary", page.vary),
+    Ok(Response::new(200, Payload::Static(page.gzip))
+        .with_header("Content-Type", "text/html; charset=utf-8")
+        .with_header("Content-Encoding", "gzip")
+        .with_header("Vary", page.vary)
         // Revalidate each time, so that a relay upgrade shows its new page at once.
-        ("Cache-Control", "no-cache"),
-        ("X-Content-Type-Options", "nosniff"),
-    ] {
-        add_header(&mut response, name, value);
-    }
-    response
+        .with_header("Cache-Control", "no-cache")
+        .with_header("X-Content-Type-Options", "nosniff"))
 }
 
 /// The plain-text index at `/`, marked as one variant of that URL.
-pub fn text_index(body: &str) -> TextResponse {
-    let mut response = responses::text(200, body);
-    add_header(&mut response, "Vary", INDEX_VARY);
-    response
+pub fn text_index(body: &str) -> Response {
+    Response::text(200, body).with_header("Vary", INDEX_VARY)
 }
 
 #[cfg(test)]

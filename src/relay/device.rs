@@ -13,11 +13,46 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::decimal::Hundredths;
-use crate::device_id::DeviceId;
-use crate::jpeg::Dimensions;
-use crate::mjpeg::Part;
-use crate::rate_meter::RateMeter;
+use crate::relay::device_id::DeviceId;
+use crate::relay::jpeg::Dimensions;
+use crate::relay::mjpeg::Part;
+use crate::relay::rate_meter::RateMeter;
+use crate::text::decimal::Hundredths;
+
+/// Ends a viewer's or pusher's connection from outside its thread, for
+/// `DELETE /api/devices/{id}`: the web layer hands one in with each of them.
+pub trait HangUp: Send + Sync {
+    fn hang_up(&self);
+}
+
+/// Who is at the other end of a viewer's or streaming pusher's connection.
+#[derive(Clone, Default)]
+pub struct Peer {
+    pub addr: Option<SocketAddr>,
+    line: Option<Arc<dyn HangUp>>,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr, line: Arc<dyn HangUp>) -> Peer {
+        Peer {
+            addr: Some(addr),
+            line: Some(line),
+        }
+    }
+
+    fn is(&self, addr: Option<SocketAddr>) -> bool {
+        addr.is_some() && self.addr == addr
+    }
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.addr {
+            Some(addr) => write!(f, "{addr}"),
+            None => f.write_str("a peer"),
+        }
+    }
+}
 
 /// One published JPEG, stored as the multipart part viewers send. Cloning shares the bytes.
 #[derive(Debug, Clone)]
@@ -58,8 +93,8 @@ struct State {
     viewers: usize,
     /// Where the viewers and streaming pushers are connected from, for disconnecting them
     /// (`Device::forget`).
-    viewer_peers: Vec<SocketAddr>,
-    stream_peers: Vec<SocketAddr>,
+    viewer_peers: Vec<Peer>,
+    stream_peers: Vec<Peer>,
     /// Whether the last online/offline log line said online.
     announced_online: bool,
     /// Set when the registry forgets this device; a push that raced with that must retry.
@@ -187,11 +222,12 @@ impl Device {
     }
 
     /// Marks a streaming push from `peer` as connected until the returned guard is dropped.
-    pub fn stream_connected(self: &Arc<Self>, peer: Option<SocketAddr>) -> ConnectedStream {
+    pub fn stream_connected(self: &Arc<Self>, peer: Peer) -> ConnectedStream {
         let mut state = self.state.lock();
         state.streams += 1;
-        state.stream_peers.extend(peer);
-        ConnectedStream(Arc::clone(self), peer)
+        let addr = peer.addr;
+        state.stream_peers.push(peer);
+        ConnectedStream(Arc::clone(self), addr)
     }
 
     /// Counts a push refused for its content: not a complete JPEG, too large, empty or cut off.
@@ -214,19 +250,20 @@ impl Device {
     pub fn add_viewer(
         self: &Arc<Self>,
         limit: usize,
-        peer: Option<SocketAddr>,
+        peer: Peer,
     ) -> Result<(Viewer, usize), ViewersFull> {
         let mut state = self.state.lock();
         if state.viewers >= limit {
             return Err(ViewersFull);
         }
         state.viewers += 1;
-        state.viewer_peers.extend(peer);
+        let addr = peer.addr;
+        state.viewer_peers.push(peer);
         let viewers = state.viewers;
         drop(state);
         let viewer = Viewer {
             device: Arc::clone(self),
-            peer,
+            peer: addr,
             last_seq: 0,
             unreported_sends: 0,
         };
@@ -284,14 +321,18 @@ impl Device {
     /// streaming pusher that sends another frame before its connection is closed finds the
     /// device forgotten and stops (`ConnectedStream::device_forgotten`) rather than making it
     /// anew.
-    pub fn forget(&self) -> Vec<SocketAddr> {
+    pub fn forget(&self) -> Vec<Arc<dyn HangUp>> {
         let mut state = self.state.lock();
         state.evicted = true;
-        let mut peers = state.viewer_peers.clone();
-        peers.extend_from_slice(&state.stream_peers);
+        let lines = state
+            .viewer_peers
+            .iter()
+            .chain(&state.stream_peers)
+            .filter_map(|peer| peer.line.clone())
+            .collect();
         drop(state);
         self.new_frame.notify_all();
-        peers
+        lines
     }
 
     fn is_online(&self, state: &State, now: Instant) -> bool {
@@ -321,7 +362,7 @@ impl Drop for ConnectedStream {
     fn drop(&mut self) {
         let mut state = self.0.state.lock();
         state.streams = state.streams.saturating_sub(1);
-        if let Some(index) = state.stream_peers.iter().position(|p| Some(*p) == self.1) {
+        if let Some(index) = state.stream_peers.iter().position(|p| p.is(self.1)) {
             state.stream_peers.swap_remove(index);
         }
     }
@@ -443,10 +484,8 @@ impl Drop for Viewer {
         let mut state = self.device.state.lock();
         state.frames_sent += self.unreported_sends;
         state.viewers -= 1;
-        if let Some(peer) = self.peer {
-            if let Some(index) = state.viewer_peers.iter().position(|p| *p == peer) {
-                state.viewer_peers.swap_remove(index);
-            }
+        if let Some(index) = state.viewer_peers.iter().position(|p| p.is(self.peer)) {
+            state.viewer_peers.swap_remove(index);
         }
         let remaining = state.viewers;
         drop(state);
@@ -482,7 +521,7 @@ mod tests {
         device
             .publish(jpeg.clone(), None, SINGLE, Instant::now())
             .unwrap();
-        let (mut viewer, count) = device.add_viewer(4, None).unwrap();
+        let (mut viewer, count) = device.add_viewer(4, Peer::default()).unwrap();
         assert_eq!(count, 1);
         let Next::Fresh(frame) = viewer.first() else {
             panic!("expected the current frame");
@@ -502,7 +541,7 @@ mod tests {
         let watcher = {
             let device = Arc::clone(&device);
             thread::spawn(move || {
-                let (mut viewer, _) = device.add_viewer(4, None).unwrap();
+                let (mut viewer, _) = device.add_viewer(4, Peer::default()).unwrap();
                 let _ = viewer.first();
                 panic!("a bug in a handler, mid-stream");
             })
@@ -514,7 +553,7 @@ mod tests {
         device
             .publish(bytes("two"), None, SINGLE, Instant::now())
             .unwrap();
-        let (mut viewer, count) = device.add_viewer(4, None).unwrap();
+        let (mut viewer, count) = device.add_viewer(4, Peer::default()).unwrap();
         assert_eq!(count, 1);
         assert!(matches!(viewer.first(), Next::Fresh(_)));
     }
@@ -522,7 +561,7 @@ mod tests {
     #[test]
     fn a_waiting_viewer_is_woken_by_a_push() {
         let device = device(Duration::from_secs(10));
-        let (mut viewer, _) = device.add_viewer(4, None).unwrap();
+        let (mut viewer, _) = device.add_viewer(4, Peer::default()).unwrap();
         assert!(matches!(viewer.first(), Next::NoSignal));
         let pusher = {
             let device = Arc::clone(&device);
@@ -542,7 +581,7 @@ mod tests {
     #[test]
     fn a_slow_viewer_skips_to_the_newest_frame() {
         let device = device(Duration::from_secs(10));
-        let (mut viewer, _) = device.add_viewer(4, None).unwrap();
+        let (mut viewer, _) = device.add_viewer(4, Peer::default()).unwrap();
         for text in ["a", "b", "c"] {
             device
                 .publish(bytes(text), None, SINGLE, Instant::now())
@@ -565,7 +604,7 @@ mod tests {
         device
             .publish(bytes("old"), None, SINGLE, long_ago)
             .unwrap();
-        let (mut viewer, _) = device.add_viewer(4, None).unwrap();
+        let (mut viewer, _) = device.add_viewer(4, Peer::default()).unwrap();
         assert!(matches!(viewer.first(), Next::NoSignal));
         // The stale frame must not flash up between two no-signal pictures.
         assert!(matches!(
@@ -584,14 +623,17 @@ mod tests {
     #[test]
     fn viewer_limit_and_counts() {
         let device = device(Duration::from_secs(10));
-        let (mut first, _) = device.add_viewer(1, None).unwrap();
-        assert_eq!(device.add_viewer(1, None).unwrap_err(), ViewersFull);
+        let (mut first, _) = device.add_viewer(1, Peer::default()).unwrap();
+        assert_eq!(
+            device.add_viewer(1, Peer::default()).unwrap_err(),
+            ViewersFull
+        );
         first.sent();
         first.sent();
         drop(first);
         let status = device.status(Instant::now());
         assert_eq!((status.viewers, status.frames_sent), (0, 2));
-        assert!(device.add_viewer(1, None).is_ok());
+        assert!(device.add_viewer(1, Peer::default()).is_ok());
     }
 
     #[test]
@@ -600,7 +642,7 @@ mod tests {
         let start = Instant::now();
         device.publish(bytes("x"), None, SINGLE, start).unwrap();
         let later = start + Duration::from_secs(1);
-        let watcher = device.add_viewer(4, None).unwrap();
+        let watcher = device.add_viewer(4, Peer::default()).unwrap();
         let outcome = device.sweep(later, Duration::from_millis(500));
         assert_eq!(
             outcome,

@@ -6,8 +6,8 @@
 
 use std::fmt::Write;
 
-use crate::decimal;
-use crate::device::DeviceStatus;
+use crate::relay::device::DeviceStatus;
+use crate::text::decimal;
 
 /// Renders the status array. Field names are part of the API; see the README.
 pub fn devices_json(statuses: &[DeviceStatus]) -> String {
@@ -80,10 +80,10 @@ pub fn index_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decimal::Hundredths;
-    use crate::device::PushMode;
-    use crate::device_id::DeviceId;
-    use crate::jpeg::Dimensions;
+    use crate::relay::device::PushMode;
+    use crate::relay::device_id::DeviceId;
+    use crate::relay::jpeg::Dimensions;
+    use crate::text::decimal::Hundredths;
     use std::time::Duration;
 
     fn status(id: &str) -> DeviceStatus {

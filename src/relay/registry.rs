@@ -16,39 +16,40 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::config::Config;
-use crate::decimal::Seconds;
-use crate::device::{Device, DeviceStatus, Frame, PushMode, Viewer, ViewersFull};
-use crate::device_id::DeviceId;
-use crate::jpeg::Dimensions;
-use crate::mjpeg::Part;
+use crate::refusal::{Reason, Refusal};
+use crate::relay::device::{
+    Device, DeviceStatus, Frame, HangUp, Peer, PushMode, Viewer, ViewersFull,
+};
+use crate::relay::device_id::DeviceId;
+use crate::relay::jpeg::Dimensions;
+use crate::relay::mjpeg::Part;
+use crate::text::decimal::Seconds;
 
-/// Why the registry said no.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
-    TooManyDevices { limit: usize },
-    TooManyWaitingDevices { limit: usize },
-    TooManyViewers { limit: usize },
+fn too_many_devices(limit: usize) -> Refusal {
+    Refusal::new(
+        Reason::DeviceLimit,
+        format!("device limit reached ({limit} devices, see --max-devices); try again later"),
+    )
 }
 
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refused::TooManyDevices { limit } => write!(
-                f,
-                "device limit reached ({limit} devices, see --max-devices); try again later"
-            ),
-            Refused::TooManyWaitingDevices { limit } => write!(
-                f,
-                "{limit} devices are already waiting for their first frame (see --max-devices); \
-                 try again later"
-            ),
-            Refused::TooManyViewers { limit } => write!(
-                f,
-                "viewer limit reached for this device ({limit} viewers, see --max-viewers); \
-                 try again later"
-            ),
-        }
-    }
+fn too_many_waiting_devices(limit: usize) -> Refusal {
+    Refusal::new(
+        Reason::DeviceLimit,
+        format!(
+            "{limit} devices are already waiting for their first frame (see --max-devices); \
+             try again later"
+        ),
+    )
+}
+
+fn too_many_viewers(limit: usize) -> Refusal {
+    Refusal::new(
+        Reason::ViewerLimit,
+        format!(
+            "viewer limit reached for this device ({limit} viewers, see --max-viewers); \
+             try again later"
+        ),
+    )
 }
 
 #[derive(Debug)]
@@ -71,7 +72,6 @@ impl Registry {
         }
     }
 
-    /// Publishes a frame, creating the device on its first push.
     /// Publishes a frame, creating the device on its first push; returns the device too.
     pub fn publish(
         &self,
@@ -79,7 +79,7 @@ impl Registry {
         part: Part,
         dimensions: Option<Dimensions>,
         from: (Option<SocketAddr>, PushMode),
-    ) -> Result<(u64, Arc<Device>), Refused> {
+    ) -> Result<(u64, Arc<Device>), Refusal> {
         loop {
             let device = self.find_for_push(id)?;
             // Retried only if the sweep forgot the device between the lookup and the publish.
@@ -96,28 +96,24 @@ impl Registry {
 
     /// Registers a viewer, creating the device if no phone has pushed to it yet, so that a
     /// go2rtc started before the phone gets a stream instead of a 404 and a minute of back-off.
-    pub fn watch(&self, id: &DeviceId, peer: Option<SocketAddr>) -> Result<Viewer, Refused> {
+    pub fn watch(&self, id: &DeviceId, peer: Peer) -> Result<Viewer, Refusal> {
         let mut devices = self.devices.lock();
         let device = match devices.get(id) {
             Some(device) => Arc::clone(device),
             None => {
                 let waiting = devices.values().filter(|d| !d.has_frame()).count();
                 if waiting >= self.max_devices {
-                    return Err(Refused::TooManyWaitingDevices {
-                        limit: self.max_devices,
-                    });
+                    return Err(too_many_waiting_devices(self.max_devices));
                 }
                 self.insert(&mut devices, id)
             }
         };
-        let (viewer, viewers) =
-            device
-                .add_viewer(self.max_viewers, peer)
-                .map_err(|ViewersFull| Refused::TooManyViewers {
-                    limit: self.max_viewers,
-                })?;
+        let addr = peer.addr;
+        let (viewer, viewers) = device
+            .add_viewer(self.max_viewers, peer)
+            .map_err(|ViewersFull| too_many_viewers(self.max_viewers))?;
         drop(devices);
-        let who = peer.map_or_else(|| "a viewer".to_string(), |peer| peer.to_string());
+        let who = addr.map_or_else(|| "a viewer".to_string(), |addr| addr.to_string());
         log::info!("{id}: {who} watching ({viewers} viewers)");
         Ok(viewer)
     }
@@ -168,7 +164,7 @@ impl Registry {
 
     /// Forgets a device at once (`DELETE /api/devices/{id}`), returning the connections of its
     /// viewers and streaming pusher to close; `None` if there is no such device.
-    pub fn forget(&self, id: &DeviceId) -> Option<Vec<SocketAddr>> {
+    pub fn forget(&self, id: &DeviceId) -> Option<Vec<Arc<dyn HangUp>>> {
         let device = self.devices.lock().remove(id)?;
         log::info!("{id}: forgotten on request");
         Some(device.forget())
@@ -184,7 +180,7 @@ impl Registry {
 
     /// The device a push goes to, created if needed, as long as devices with frames stay
     /// within `--max-devices` (a waiting device gets its place with its first frame).
-    fn find_for_push(&self, id: &DeviceId) -> Result<Arc<Device>, Refused> {
+    fn find_for_push(&self, id: &DeviceId) -> Result<Arc<Device>, Refusal> {
         let mut devices = self.devices.lock();
         let existing = devices.get(id).cloned();
         if let Some(device) = &existing {
@@ -194,9 +190,7 @@ impl Registry {
         }
         let with_frames = devices.values().filter(|d| d.has_frame()).count();
         if with_frames >= self.max_devices {
-            return Err(Refused::TooManyDevices {
-                limit: self.max_devices,
-            });
+            return Err(too_many_devices(self.max_devices));
         }
         Ok(existing.unwrap_or_else(|| self.insert(&mut devices, id)))
     }
@@ -212,7 +206,7 @@ impl Registry {
 mod tests {
     use super::*;
 
-    fn push(registry: &Registry, name: &str) -> Result<u64, Refused> {
+    fn push(registry: &Registry, name: &str) -> Result<u64, Refusal> {
         registry
             .publish(&id(name), jpeg(), None, (None, PushMode::Single))
             .map(|(seq, _)| seq)
@@ -243,10 +237,7 @@ mod tests {
         assert_eq!(push(&registry, "a"), Ok(1));
         assert_eq!(push(&registry, "a"), Ok(2));
         assert_eq!(push(&registry, "b"), Ok(1));
-        assert_eq!(
-            push(&registry, "c"),
-            Err(Refused::TooManyDevices { limit: 2 })
-        );
+        assert_eq!(push(&registry, "c"), Err(too_many_devices(2)));
         assert_eq!(registry.len(), 2);
         assert!(registry.latest(&id("a")).is_some());
         assert!(registry.latest(&id("c")).is_none());
@@ -255,34 +246,30 @@ mod tests {
     #[test]
     fn viewers_waiting_for_made_up_ids_never_take_a_phones_place() {
         let registry = registry(2, 4);
-        let _a = registry.watch(&id("made_up_1"), None).unwrap();
-        let _b = registry.watch(&id("made_up_2"), None).unwrap();
+        let _a = registry.watch(&id("made_up_1"), Peer::default()).unwrap();
+        let _b = registry.watch(&id("made_up_2"), Peer::default()).unwrap();
         assert_eq!(
-            registry.watch(&id("made_up_3"), None).unwrap_err(),
-            Refused::TooManyWaitingDevices { limit: 2 }
+            registry
+                .watch(&id("made_up_3"), Peer::default())
+                .unwrap_err(),
+            too_many_waiting_devices(2)
         );
         // Phones still get both places, one of them a device a viewer is waiting for.
         assert_eq!(push(&registry, "phone"), Ok(1));
         assert_eq!(push(&registry, "made_up_1"), Ok(1));
-        assert_eq!(
-            push(&registry, "phone_3"),
-            Err(Refused::TooManyDevices { limit: 2 })
-        );
-        assert_eq!(
-            push(&registry, "made_up_2"),
-            Err(Refused::TooManyDevices { limit: 2 })
-        );
+        assert_eq!(push(&registry, "phone_3"), Err(too_many_devices(2)));
+        assert_eq!(push(&registry, "made_up_2"), Err(too_many_devices(2)));
     }
 
     #[test]
     fn viewers_are_capped_per_device() {
         let registry = registry(4, 1);
-        let _first = registry.watch(&id("a"), None).unwrap();
+        let _first = registry.watch(&id("a"), Peer::default()).unwrap();
         assert_eq!(
-            registry.watch(&id("a"), None).unwrap_err(),
-            Refused::TooManyViewers { limit: 1 }
+            registry.watch(&id("a"), Peer::default()).unwrap_err(),
+            too_many_viewers(1)
         );
-        assert!(registry.watch(&id("b"), None).is_ok());
+        assert!(registry.watch(&id("b"), Peer::default()).is_ok());
     }
 
     #[test]
@@ -290,8 +277,8 @@ mod tests {
         let registry = registry(4, 4);
         push(&registry, "idle").unwrap();
         push(&registry, "watched").unwrap();
-        let viewer = registry.watch(&id("watched"), None).unwrap();
-        let waiting = registry.watch(&id("waiting"), None).unwrap();
+        let viewer = registry.watch(&id("watched"), Peer::default()).unwrap();
+        let waiting = registry.watch(&id("waiting"), Peer::default()).unwrap();
         std::thread::sleep(Duration::from_millis(60));
         registry.sweep();
         let ids: Vec<String> = registry

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::decimal::{self, Hundredths};
+use crate::text::decimal::{self, Hundredths};
 
 const CAPACITY: usize = 64;
 /// Pushes older than this do not count as recent.

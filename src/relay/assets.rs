@@ -2,12 +2,12 @@
 
 use std::sync::OnceLock;
 
-use crate::mjpeg::Part;
+use crate::relay::mjpeg::Part;
 
 /// Shown to viewers of a device that has no frame yet or whose phone went away: a 480×270
 /// JPEG of a few kilobytes saying "NO SIGNAL". Keeping the stream alive with it (instead of a
 /// 404) spares go2rtc its reconnect back-off of up to a minute.
-pub const NO_SIGNAL_JPEG: &[u8] = include_bytes!("../assets/no_signal.jpg");
+pub const NO_SIGNAL_JPEG: &[u8] = include_bytes!("../../assets/no_signal.jpg");
 
 /// The placeholder laid out as a stream part, made once.
 pub fn no_signal_part() -> &'static Part {
@@ -18,7 +18,7 @@ pub fn no_signal_part() -> &'static Part {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jpeg;
+    use crate::relay::jpeg;
 
     #[test]
     fn the_placeholder_is_a_complete_jpeg_with_a_size() {

@@ -14,100 +14,31 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::decimal;
-use crate::device::DeviceStatus;
-
-/// Why a request was refused, as the `reason` label of `streampump_requests_rejected_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejection {
-    BadRequest,
-    NotFound,
-    MethodNotAllowed,
-    NotAcceptable,
-    TooLarge,
-    NotJpeg,
-    ConnectionLimit,
-    DeviceLimit,
-    ViewerLimit,
-    UploadLimit,
-    /// Missing or wrong credentials (401), or deletion while it is disabled (403).
-    Unauthorized,
-    Other,
-}
-
-impl Rejection {
-    const ALL: [Rejection; 12] = [
-        Rejection::BadRequest,
-        Rejection::NotFound,
-        Rejection::MethodNotAllowed,
-        Rejection::NotAcceptable,
-        Rejection::TooLarge,
-        Rejection::NotJpeg,
-        Rejection::ConnectionLimit,
-        Rejection::DeviceLimit,
-        Rejection::ViewerLimit,
-        Rejection::UploadLimit,
-        Rejection::Unauthorized,
-        Rejection::Other,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Rejection::BadRequest => "bad_request",
-            Rejection::NotFound => "not_found",
-            Rejection::MethodNotAllowed => "method_not_allowed",
-            Rejection::NotAcceptable => "not_acceptable",
-            Rejection::TooLarge => "too_large",
-            Rejection::NotJpeg => "not_jpeg",
-            Rejection::ConnectionLimit => "connection_limit",
-            Rejection::DeviceLimit => "device_limit",
-            Rejection::ViewerLimit => "viewer_limit",
-            Rejection::UploadLimit => "upload_limit",
-            Rejection::Unauthorized => "unauthorized",
-            Rejection::Other => "other",
-        }
-    }
-
-    /// The reason an answer's status stands for, where the status alone says it.
-    pub fn for_status(status: u16) -> Rejection {
-        match status {
-            400 => Rejection::BadRequest,
-            404 => Rejection::NotFound,
-            405 => Rejection::MethodNotAllowed,
-            406 => Rejection::NotAcceptable,
-            413 => Rejection::TooLarge,
-            415 => Rejection::NotJpeg,
-            401 | 403 => Rejection::Unauthorized,
-            _ => Rejection::Other,
-        }
-    }
-
-    fn index(self) -> usize {
-        Rejection::ALL
-            .iter()
-            .position(|&r| r == self)
-            .unwrap_or(Rejection::ALL.len() - 1)
-    }
-}
+use crate::refusal::Reason;
+use crate::relay::device::DeviceStatus;
+use crate::text::decimal;
 
 /// Process-wide counters.
 pub struct Counters {
     started: Instant,
-    rejected: Mutex<[u64; Rejection::ALL.len()]>,
+    rejected: Mutex<[u64; Reason::LABELS.len()]>,
 }
 
 impl Default for Counters {
     fn default() -> Self {
         Counters {
             started: Instant::now(),
-            rejected: Mutex::new([0; Rejection::ALL.len()]),
+            rejected: Mutex::new([0; Reason::LABELS.len()]),
         }
     }
 }
 
 impl Counters {
-    pub fn reject(&self, why: Rejection) {
-        self.rejected.lock()[why.index()] += 1;
+    pub fn reject(&self, why: Reason) {
+        let label = why.label();
+        if let Some(index) = Reason::LABELS.iter().position(|&l| l == label) {
+            self.rejected.lock()[index] += 1;
+        }
     }
 
     pub fn uptime(&self) -> Duration {
@@ -152,7 +83,7 @@ pub fn render(devices: &[DeviceStatus], counters: &Counters, gauges: Gauges) -> 
         &mut out,
         "streampump_connections",
         "gauge",
-        "Client connections open (as of the last scan, twice a second).",
+        "Client connections open.",
     );
     let _ = writeln!(out, "streampump_connections {}", gauges.connections);
     family(
@@ -173,12 +104,10 @@ pub fn render(devices: &[DeviceStatus], counters: &Counters, gauges: Gauges) -> 
         "Requests answered with an error, by reason.",
     );
     let rejected = *counters.rejected.lock();
-    for why in Rejection::ALL {
+    for (label, count) in Reason::LABELS.iter().zip(rejected) {
         let _ = writeln!(
             out,
-            "streampump_requests_rejected_total{{reason=\"{}\"}} {}",
-            why.label(),
-            rejected[why.index()]
+            "streampump_requests_rejected_total{{reason=\"{label}\"}} {count}"
         );
     }
     family(
@@ -278,17 +207,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_reason_has_its_own_slot_and_label() {
-        let labels: Vec<&str> = Rejection::ALL.iter().map(|r| r.label()).collect();
-        for (index, why) in Rejection::ALL.iter().enumerate() {
-            assert_eq!(why.index(), index);
-            assert_eq!(labels.iter().filter(|l| **l == why.label()).count(), 1);
-        }
-        assert_eq!(Rejection::for_status(413), Rejection::TooLarge);
-        assert_eq!(Rejection::for_status(418), Rejection::Other);
-    }
-
-    #[test]
     fn seconds_and_labels_are_written_exactly() {
         assert_eq!(seconds(Duration::from_millis(12_345)), "12.345");
         assert_eq!(seconds(Duration::from_millis(7)), "0.007");
@@ -298,8 +216,8 @@ mod tests {
     #[test]
     fn counts_rejections_and_lists_every_reason() {
         let counters = Counters::default();
-        counters.reject(Rejection::ViewerLimit);
-        counters.reject(Rejection::ViewerLimit);
+        counters.reject(Reason::ViewerLimit);
+        counters.reject(Reason::ViewerLimit);
         let text = render(&[], &counters, Gauges::default());
         assert!(text.contains("streampump_requests_rejected_total{reason=\"viewer_limit\"} 2\n"));
         assert!(text.contains("streampump_requests_rejected_total{reason=\"bad_request\"} 0\n"));

@@ -17,10 +17,15 @@
 //! Secrets are compared in constant time (for a given secret), and never printed: their
 //! `Debug` and the `--check` output show `***`.
 
+pub mod cors;
+pub mod credentials;
+
 use std::fmt;
 
-use crate::credentials::Presented;
-use crate::device_id::DeviceId;
+use crate::refusal::{Extra, Reason, Refusal};
+
+use crate::access::credentials::Presented;
+use crate::relay::device_id::DeviceId;
 
 /// A configured password or token. Printing it never shows the text.
 #[derive(Clone, PartialEq, Eq)]
@@ -89,13 +94,22 @@ pub enum Need<'a> {
     Admin,
 }
 
-/// Why a request was not let through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Denied {
-    /// Missing or wrong credentials: 401 with this `WWW-Authenticate` challenge.
-    Unauthenticated { challenge: &'static str },
-    /// Deletion asked for while access control is on but no admin token is set: 403.
-    AdminDisabled,
+/// The answer to missing or wrong credentials: the same words whatever was missing or wrong,
+/// and whether or not the device exists.
+fn unauthenticated(challenge: &'static str) -> Refusal {
+    Refusal::new(
+        Reason::Unauthorized,
+        "credentials required: a token or a login",
+    )
+    .with(Extra::Challenge(challenge))
+}
+
+/// Deletion asked for while access control is on but no admin token is set.
+fn admin_disabled() -> Refusal {
+    Refusal::new(
+        Reason::Forbidden,
+        "deleting devices needs --admin-token, which is not set",
+    )
 }
 
 /// The challenge for Basic auth; browsers, VLC and ffmpeg answer it with the login.
@@ -125,7 +139,7 @@ impl Policy {
 
     /// Lets the request through or says why not. Every candidate secret is compared, without
     /// stopping at the first match, so the time taken does not tell which one matched.
-    pub fn check(&self, need: Need, presented: &Presented) -> Result<(), Denied> {
+    pub fn check(&self, need: Need, presented: &Presented) -> Result<(), Refusal> {
         let admin = self.admin_token.as_ref().is_some_and(|t| presented.has(t));
         let granted = match need {
             Need::Nothing => true,
@@ -157,7 +171,7 @@ impl Policy {
                     return if self.is_open() {
                         Ok(())
                     } else {
-                        Err(Denied::AdminDisabled)
+                        Err(admin_disabled())
                     };
                 }
                 admin
@@ -170,7 +184,7 @@ impl Policy {
             Need::View if self.view_login.is_some() => BASIC_CHALLENGE,
             _ => BEARER_CHALLENGE,
         };
-        Err(Denied::Unauthenticated { challenge })
+        Err(unauthenticated(challenge))
     }
 }
 
@@ -251,7 +265,7 @@ mod tests {
         // Deletion is closed once anything is protected and no admin token is set.
         assert_eq!(
             policy.check(Need::Admin, &bearer("global")),
-            Err(Denied::AdminDisabled)
+            Err(admin_disabled())
         );
     }
 
@@ -263,9 +277,7 @@ mod tests {
         };
         assert_eq!(
             policy.check(Need::Push(&id("cam_09")), &Presented::default()),
-            Err(Denied::Unauthenticated {
-                challenge: BEARER_CHALLENGE
-            })
+            Err(unauthenticated(BEARER_CHALLENGE))
         );
     }
 
@@ -284,9 +296,7 @@ mod tests {
         assert_eq!(policy.check(Need::View, &basic("any", "viewtok")), Ok(()));
         assert_eq!(
             policy.check(Need::View, &basic("ha", "wrong")),
-            Err(Denied::Unauthenticated {
-                challenge: BASIC_CHALLENGE
-            })
+            Err(unauthenticated(BASIC_CHALLENGE))
         );
         assert!(policy
             .check(Need::View, &basic("other", "pass:word"))

@@ -15,35 +15,29 @@
 //! single pushes; the status names the pusher of the latest frame.
 //!
 //! `--push-timeout` applies to each good frame, not to the whole body: every published frame
-//! moves the connection's deadline (`connection_watch`), so a live stream runs for as long as
+//! moves the body's deadline (`Upload::frame_arrived`), so a live stream runs for as long as
 //! it delivers, and a stalled, trickling or garbage one is cut off as any slow body is. Each
 //! stream holds one frame's worth of the upload budget for its life: what a frame in
 //! progress can pin.
 
 use std::io;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
-use tiny_http::Request;
-
-use crate::connection_watch::InProgress;
-use crate::device::{ConnectedStream, PushMode};
-use crate::device_id::DeviceId;
-use crate::jpeg;
-use crate::jpeg_splitter::{Found, JpegSplitter};
-use crate::metrics::Rejection;
-use crate::mjpeg::Part;
-use crate::push::{self, Limits, Refused};
-use crate::registry::Registry;
-use crate::request_headers;
-use crate::responses;
+use crate::refusal::{Reason, Refusal};
+use crate::relay::device::{ConnectedStream, Peer, PushMode};
+use crate::relay::device_id::DeviceId;
+use crate::relay::jpeg;
+use crate::relay::mjpeg::Part;
+use crate::relay::push::{self, Limits, Upload};
+use crate::relay::registry::Registry;
+use crate::relay::splitter::{Found, JpegSplitter};
 
 /// Bytes read from the body at a time.
 const READ_BYTES: usize = 16 * 1024;
 
-/// Whether a push's body is a stream of frames (see the module docs).
-pub fn is_stream(request: &Request) -> bool {
-    let media_type = request_headers::value(request, "Content-Type").map(|value| {
+/// Whether a push's body is a stream of frames (see the module docs), from its
+/// `Content-Type` and whether it is chunked.
+pub fn is_stream(content_type: Option<&str>, chunked: bool) -> bool {
+    let media_type = content_type.map(|value| {
         value
             .split(';')
             .next()
@@ -51,8 +45,6 @@ pub fn is_stream(request: &Request) -> bool {
             .trim()
             .to_ascii_lowercase()
     });
-    let chunked = request.body_length().is_none()
-        && request_headers::value(request, "Transfer-Encoding").is_some();
     match media_type.as_deref() {
         Some("multipart/x-mixed-replace")
         | Some("multipart/mixed")
@@ -70,27 +62,25 @@ struct Tally {
     published: u64,
     bad: u64,
     /// The answer to give if no frame at all was published.
-    last_problem: Option<Refused>,
+    last_problem: Option<Refusal>,
 }
 
 /// Reads the whole stream, publishing every good frame. `Ok` once at least one frame was
 /// published; otherwise the reason none was.
 pub fn receive(
-    request: &mut Request,
+    body: &mut dyn Upload,
     registry: &Registry,
     device: &DeviceId,
     limits: &Limits<'_>,
-    pusher: Option<SocketAddr>,
-    push_timeout: Duration,
-    mut in_progress: Option<&mut InProgress>,
-) -> Result<(), Refused> {
+    pusher: Peer,
+) -> Result<(), Refusal> {
     // One frame's worth of the upload budget, held for the stream's life: the frame being
     // received is what a stream can pin. (A declared length over the frame cap is normal for
     // a finite stream of many frames, so it is not refused here.)
-    let needed = request
-        .body_length()
+    let needed = body
+        .declared_length()
         .map_or(limits.max_frame_bytes, |declared| {
-            declared.min(limits.max_frame_bytes)
+            declared.min(limits.max_frame_bytes as u64) as usize
         });
     let _reservation = push::reserve_bytes(limits, needed)?;
     let mut splitter = JpegSplitter::new(limits.max_frame_bytes);
@@ -98,9 +88,8 @@ pub fn receive(
     let mut tally = Tally::default();
     let mut connected: Option<ConnectedStream> = None;
     let mut received = 0usize;
-    let reader = request.as_reader();
     let ended = loop {
-        let count = match reader.read(&mut buffer) {
+        let count = match body.read(&mut buffer) {
             Ok(0) => break Ok(()),
             Ok(count) => count,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -110,13 +99,11 @@ pub fn receive(
         let mut finished = Vec::new();
         splitter.feed(&buffer[..count], |found| finished.push(found));
         for found in finished {
-            let published = take(found, registry, device, pusher, &mut tally, &mut connected)?;
+            let published = take(found, registry, device, &pusher, &mut tally, &mut connected)?;
             // Each published frame earns the next one another --push-timeout; bad ones do
             // not, so a stream of garbage is cut off like any stalled body.
             if published {
-                if let Some(watch) = in_progress.as_deref_mut() {
-                    watch.extend_deadline(Instant::now() + push_timeout);
-                }
+                body.frame_arrived();
             }
         }
     };
@@ -125,7 +112,9 @@ pub fn receive(
         registry.count_bad_frame(device);
         tally.bad += 1;
     }
-    let who = pusher.map_or_else(|| "a pusher".to_string(), |peer| peer.to_string());
+    let who = pusher
+        .addr
+        .map_or_else(|| "a pusher".to_string(), |peer| peer.to_string());
     if connected.is_some() {
         log::info!(
             "{device}: stream from {who} ended after {} frames ({} bad){}",
@@ -141,24 +130,24 @@ pub fn receive(
         return Ok(());
     }
     if let Err(error) = ended {
-        return Err(Refused::from(responses::reason(
-            400,
-            &format!("body ended after {received} bytes: {error}"),
-        )));
+        return Err(push::interrupted(received, None, &error));
     }
     Err(tally.last_problem.unwrap_or_else(|| {
-        let (status, message) = match (received, cut_mid_frame) {
+        let (reason, message) = match (received, cut_mid_frame) {
             (0, _) => (
-                400,
+                Reason::BadRequest,
                 "empty body: send one JPEG, or a stream of them".to_string(),
             ),
             (_, true) => (
-                400,
+                Reason::BadRequest,
                 format!("body ended inside a frame after {received} bytes"),
             ),
-            (_, false) => (415, format!("no JPEG found in {received} bytes")),
+            (_, false) => (
+                Reason::NotJpeg,
+                format!("no JPEG found in {received} bytes"),
+            ),
         };
-        Refused::from(responses::reason(status, &message))
+        Refusal::new(reason, message)
     }))
 }
 
@@ -168,17 +157,17 @@ fn take(
     found: Found,
     registry: &Registry,
     device: &DeviceId,
-    pusher: Option<SocketAddr>,
+    pusher: &Peer,
     tally: &mut Tally,
     connected: &mut Option<ConnectedStream>,
-) -> Result<bool, Refused> {
-    let (status, message) = match found {
+) -> Result<bool, Refusal> {
+    let (reason, message) = match found {
         Found::Oversized => (
-            413,
+            Reason::TooLarge,
             "a frame went over the limit (--max-frame-bytes) and was skipped".to_string(),
         ),
         Found::Broken => (
-            415,
+            Reason::NotJpeg,
             "a frame was skipped: it broke the JPEG structure (an end before any image data, \
              or a marker missing)"
                 .to_string(),
@@ -189,34 +178,31 @@ fn take(
                 .is_some_and(ConnectedStream::device_forgotten) =>
         {
             log::info!("{device}: deleted while streaming; ending the stream");
-            return Err(Refused::from(responses::reason(
-                410,
+            return Err(Refusal::new(
+                Reason::Gone,
                 "device deleted; reconnect to push again",
-            )));
+            ));
         }
         Found::Frame(bytes) => match jpeg::check_complete(&bytes) {
-            Err(problem) => (415, format!("a frame was skipped: {problem}")),
+            Err(problem) => (Reason::NotJpeg, format!("a frame was skipped: {problem}")),
             Ok(()) => {
                 let dimensions = jpeg::dimensions(&bytes);
                 let part = Part::from_jpeg(&bytes);
-                return match registry.publish(device, part, dimensions, (pusher, PushMode::Stream))
-                {
+                let from = (pusher.addr, PushMode::Stream);
+                return match registry.publish(device, part, dimensions, from) {
                     Ok((seq, published_to)) => {
                         tally.published += 1;
                         // The device may have been forgotten and made anew since the last
                         // frame: the stream belongs to the one it publishes to now.
                         if !connected.as_ref().is_some_and(|c| c.is_for(&published_to)) {
-                            *connected = Some(published_to.stream_connected(pusher));
+                            *connected = Some(published_to.stream_connected(pusher.clone()));
                         }
                         log::trace!("{device}: streamed frame {seq}, {} bytes", bytes.len());
                         Ok(true)
                     }
-                    Err(refused) => {
-                        log::warn!("{device}: stream refused: {refused}");
-                        Err(Refused {
-                            response: responses::unavailable(&refused.to_string()),
-                            why: Rejection::DeviceLimit,
-                        })
+                    Err(refusal) => {
+                        log::warn!("{device}: stream refused: {}", refusal.message);
+                        Err(refusal)
                     }
                 };
             }
@@ -225,6 +211,6 @@ fn take(
     registry.count_bad_frame(device);
     tally.bad += 1;
     log::debug!("{device}: {message}");
-    tally.last_problem = Some(Refused::from(responses::reason(status, &message)));
+    tally.last_problem = Some(Refusal::new(reason, message));
     Ok(false)
 }

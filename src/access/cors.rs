@@ -10,10 +10,8 @@
 //! would let any site a viewer visits use the login their browser remembers. Tokens in a
 //! header or `?token=` work with both.
 
-use tiny_http::Header;
-
-use crate::quoted::Quoted;
-use crate::responses::header;
+use crate::http::Headers;
+use crate::text::quoted::Quoted;
 
 /// Request headers a cross-origin page may send.
 const ALLOWED_REQUEST_HEADERS: &str = "Authorization, Content-Type, X-Auth-Token";
@@ -67,32 +65,32 @@ impl AllowedOrigins {
 
     /// The headers to add to an answer for a request carrying `origin` (its `Origin` header).
     /// For a preflight, `preflight_methods` is the path's `Allow` list.
-    pub fn headers(&self, origin: Option<&str>, preflight_methods: Option<&str>) -> Vec<Header> {
+    pub fn headers(&self, origin: Option<&str>, preflight_methods: Option<&str>) -> Headers {
+        let mut headers = Headers::default();
         let Some(origin) = origin else {
-            return Vec::new();
+            return headers;
         };
-        let mut headers = match self {
-            AllowedOrigins::None => return Vec::new(),
-            AllowedOrigins::Any => vec![header("Access-Control-Allow-Origin", "*")],
+        match self {
+            AllowedOrigins::None => return headers,
+            AllowedOrigins::Any => headers.add("Access-Control-Allow-Origin", "*"),
             AllowedOrigins::Listed(origins) => {
                 if !origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
                     // The answer depends on the origin, so caches must know.
-                    return vec![header("Vary", "Origin")];
+                    headers.add("Vary", "Origin");
+                    return headers;
                 }
-                vec![
-                    header("Access-Control-Allow-Origin", origin),
-                    header("Access-Control-Allow-Credentials", "true"),
-                    header("Vary", "Origin"),
-                ]
+                headers.add("Access-Control-Allow-Origin", origin);
+                headers.add("Access-Control-Allow-Credentials", "true");
+                headers.add("Vary", "Origin");
             }
-        };
+        }
         match preflight_methods {
-            Some(methods) => headers.extend([
-                header("Access-Control-Allow-Methods", methods),
-                header("Access-Control-Allow-Headers", ALLOWED_REQUEST_HEADERS),
-                header("Access-Control-Max-Age", PREFLIGHT_MAX_AGE),
-            ]),
-            None => headers.push(header("Access-Control-Expose-Headers", EXPOSED_HEADERS)),
+            Some(methods) => {
+                headers.add("Access-Control-Allow-Methods", methods);
+                headers.add("Access-Control-Allow-Headers", ALLOWED_REQUEST_HEADERS);
+                headers.add("Access-Control-Max-Age", PREFLIGHT_MAX_AGE);
+            }
+            None => headers.add("Access-Control-Expose-Headers", EXPOSED_HEADERS),
         }
         headers
     }
@@ -111,10 +109,12 @@ impl AllowedOrigins {
 mod tests {
     use super::*;
 
-    fn names_and_values(headers: &[Header]) -> Vec<(String, String)> {
+    fn names_and_values(headers: &Headers) -> Vec<(String, String)> {
         headers
-            .iter()
-            .map(|h| (h.field.to_string(), h.value.to_string()))
+            .as_str()
+            .lines()
+            .filter_map(|line| line.split_once(": "))
+            .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect()
     }
 

@@ -6,11 +6,9 @@
 //! only carry `?token=`. All of them are read here, and a Basic password also counts as a
 //! token, so a client that only speaks Basic can present a token with any user name.
 
-use tiny_http::Request;
-
 use crate::access::Secret;
-use crate::request_headers;
-use crate::request_target::percent_decode;
+use crate::http::head::Head;
+use crate::http::target::percent_decode;
 
 /// The credentials one request carries. Empty for a request with none.
 #[derive(Debug, Default)]
@@ -22,11 +20,11 @@ pub struct Presented {
 }
 
 impl Presented {
-    pub fn from_request(request: &Request) -> Presented {
-        let query_token = query_token(request.url());
+    pub fn from_head(head: &Head) -> Presented {
+        let query_token = query_token(head.target());
         Presented::from_parts(
-            request_headers::value(request, "Authorization"),
-            request_headers::value(request, "X-Auth-Token"),
+            head.header("Authorization"),
+            head.header("X-Auth-Token"),
             query_token.as_deref(),
         )
     }

@@ -9,10 +9,12 @@
 use std::time::Duration;
 
 use crate::access::Need;
-use crate::decimal;
-use crate::device_id::DeviceId;
-use crate::quoted::Quoted;
-use crate::request_target::RequestTarget;
+use crate::http::target::RequestTarget;
+use crate::refusal::{Extra, Reason, Refusal};
+use crate::relay::device_id::DeviceId;
+use crate::relay::stream::ViewerOptions;
+use crate::text::decimal;
+use crate::text::quoted::Quoted;
 
 /// A request the relay will serve.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,34 +62,8 @@ impl Route {
     }
 }
 
-/// Per-viewer choices carried in the stream URL.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct ViewerOptions {
-    /// From `?fps=N`: at least this long between two frames to this viewer.
-    pub min_interval: Option<Duration>,
-    /// From `?advance_headers=1`: send the next part's headers right after each frame, so
-    /// Chromium paints a frame as soon as it arrives (crbug 527446). Breaks go2rtc, which needs
-    /// Content-Length in every part, so it is never the default.
-    pub advance_headers: bool,
-}
-
-/// A request the relay refuses, with the status and one-line reason to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub status: u16,
-    pub reason: String,
-    /// For 405: the `Allow` header.
-    pub allow: Option<&'static str>,
-}
-
-impl Refusal {
-    fn bad_request(reason: impl Into<String>) -> Refusal {
-        Refusal {
-            status: 400,
-            reason: reason.into(),
-            allow: None,
-        }
-    }
+fn bad_request(message: impl Into<String>) -> Refusal {
+    Refusal::new(Reason::BadRequest, message.into())
 }
 
 /// Highest `?fps=` a viewer may ask for, in millionths; above it the cap means nothing anyway.
@@ -122,8 +98,7 @@ impl Resource<'_> {
 
 /// Routes one request. `method` is case-sensitive, as HTTP says.
 pub fn route(method: &str, raw_target: &str) -> Result<Route, Refusal> {
-    let target =
-        RequestTarget::parse(raw_target).map_err(|e| Refusal::bad_request(e.to_string()))?;
+    let target = RequestTarget::parse(raw_target).map_err(|e| bad_request(e.to_string()))?;
     let resource = resource(&target)?;
     let allowed = match resource {
         // PUT too: `curl -T file` uploads with PUT.
@@ -137,11 +112,11 @@ pub fn route(method: &str, raw_target: &str) -> Result<Route, Refusal> {
         });
     }
     if !allowed {
-        return Err(Refusal {
-            status: 405,
-            reason: format!("method {method} not allowed here; use {}", resource.allow()),
-            allow: Some(resource.allow()),
-        });
+        return Err(Refusal::new(
+            Reason::MethodNotAllowed,
+            format!("method {method} not allowed here; use {}", resource.allow()),
+        )
+        .with(Extra::Allow(resource.allow())));
     }
     Ok(match resource {
         Resource::Push(raw_id) => Route::Push(device_in_path(raw_id)?),
@@ -157,7 +132,7 @@ pub fn route(method: &str, raw_target: &str) -> Result<Route, Refusal> {
         Resource::PushPage => Route::PushPage,
         Resource::Metrics => Route::Metrics,
         Resource::Device(raw_id) => {
-            Route::Forget(DeviceId::parse(raw_id).map_err(|e| Refusal::bad_request(e.to_string()))?)
+            Route::Forget(DeviceId::parse(raw_id).map_err(|e| bad_request(e.to_string()))?)
         }
     })
 }
@@ -183,38 +158,37 @@ fn resource(target: &RequestTarget) -> Result<Resource<'_>, Refusal> {
             None => Ok(Resource::Index),
             Some("stream") => Ok(Resource::Stream),
             Some("snapshot") => Ok(Resource::Snapshot),
-            Some(other) => Err(Refusal::bad_request(format!(
+            Some(other) => Err(bad_request(format!(
                 "unknown action {}; use action=stream or action=snapshot",
                 Quoted(other)
             ))),
         },
-        _ => Err(Refusal {
-            status: 404,
-            reason: format!(
+        _ => Err(Refusal::new(
+            Reason::NotFound,
+            format!(
                 "no such endpoint {}; try /live.mjpeg?device_id=ID, /snapshot.jpg?device_id=ID, \
                  /api/devices or POST /pump_push/ID",
                 Quoted(path)
             ),
-            allow: None,
-        }),
+        )),
     }
 }
 
 fn device_in_path(raw_id: &str) -> Result<DeviceId, Refusal> {
     if raw_id.is_empty() {
-        return Err(Refusal::bad_request(
+        return Err(bad_request(
             "missing device id: push to /pump_push/{device_id}",
         ));
     }
-    DeviceId::parse(raw_id).map_err(|e| Refusal::bad_request(e.to_string()))
+    DeviceId::parse(raw_id).map_err(|e| bad_request(e.to_string()))
 }
 
 fn device_in_query(target: &RequestTarget) -> Result<DeviceId, Refusal> {
     match target.param("device_id") {
-        None | Some("") => Err(Refusal::bad_request(
+        None | Some("") => Err(bad_request(
             "missing device_id query parameter, e.g. ?device_id=cam_living",
         )),
-        Some(raw_id) => DeviceId::parse(raw_id).map_err(|e| Refusal::bad_request(e.to_string())),
+        Some(raw_id) => DeviceId::parse(raw_id).map_err(|e| bad_request(e.to_string())),
     }
 }
 
@@ -225,7 +199,7 @@ fn viewer_options(target: &RequestTarget) -> Result<ViewerOptions, Refusal> {
             let fps_millionths = decimal::parse_millionths(raw)
                 .filter(|fps| (MIN_VIEWER_FPS..=MAX_VIEWER_FPS).contains(fps))
                 .ok_or_else(|| {
-                    Refusal::bad_request(format!(
+                    bad_request(format!(
                         "fps must be a number from 0.2 to 1000, got {}",
                         Quoted(raw)
                     ))
@@ -240,7 +214,7 @@ fn viewer_options(target: &RequestTarget) -> Result<ViewerOptions, Refusal> {
         None | Some("0") | Some("false") => false,
         Some("") | Some("1") | Some("true") => true,
         Some(other) => {
-            return Err(Refusal::bad_request(format!(
+            return Err(bad_request(format!(
                 "advance_headers must be 1 or 0, got {}",
                 Quoted(other)
             )))
@@ -269,7 +243,7 @@ mod tests {
     }
 
     fn status_of(method: &str, target: &str) -> u16 {
-        route(method, target).unwrap_err().status
+        route(method, target).unwrap_err().status()
     }
 
     #[test]
@@ -376,11 +350,11 @@ mod tests {
     #[test]
     fn wrong_methods_are_405_with_allow() {
         let refusal = route("GET", "/pump_push/cam").unwrap_err();
-        assert_eq!(refusal.status, 405);
-        assert_eq!(refusal.allow, Some("POST, PUT, OPTIONS"));
+        assert_eq!(refusal.status(), 405);
+        assert_eq!(refusal.extra, Some(Extra::Allow("POST, PUT, OPTIONS")));
         let refusal = route("POST", "/live.mjpeg?device_id=c").unwrap_err();
-        assert_eq!(refusal.status, 405);
-        assert_eq!(refusal.allow, Some("GET, HEAD, OPTIONS"));
+        assert_eq!(refusal.status(), 405);
+        assert_eq!(refusal.extra, Some(Extra::Allow("GET, HEAD, OPTIONS")));
         assert_eq!(status_of("get", "/healthz"), 405);
         assert_eq!(status_of("BREW", "/healthz"), 405);
     }

@@ -1,0 +1,298 @@
+//! One connection, on its own thread: read a head, let the service answer, write the answer,
+//! and again while the connection is kept alive.
+//!
+//! Requests are strictly sequential: the next head is read only once the previous answer has
+//! been written, and bytes pipelined behind a stream are never read at all (the stream ends
+//! the connection). A client that pipelines thousands of requests and never reads its answers
+//! therefore blocks only its own thread, until the socket's write timeout ends it.
+//!
+//! Every wait has a deadline: an idle kept-alive connection gets `--request-timeout` to begin
+//! its next request, and a head gets the same from its first byte (then a 408); a body gets
+//! `--push-timeout` (see `body`); writes are bounded by the socket's write timeout.
+//!
+//! A connection closes after an answer whenever its request asked for it, the answer says so,
+//! or the body was not read to its end. In the last case the client may still be sending, and
+//! closing a socket with unread data makes the kernel send a reset that can destroy the answer
+//! in flight; so the connection shuts its write side and reads on, discarding, for at most
+//! [`LINGER`] (Apache's lingering close) before it closes.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::http::body::{Body, Framing};
+use crate::http::head::{Head, Version};
+use crate::http::input::{Input, Wire};
+use crate::http::response::Response;
+use crate::refusal::{Reason, Refusal};
+
+/// Longest time spent discarding what a client still sends after its answer, before closing.
+pub const LINGER: Duration = Duration::from_secs(2);
+
+/// What the connection layer asks of the application above it.
+pub trait Service: Send + Sync + 'static {
+    /// Answers one request: a complete [`Response`], or [`Reply::Streamed`] once the handler
+    /// has written an endless answer itself through [`Request::writer`].
+    fn serve(&self, request: &mut Request<'_>) -> Reply;
+
+    /// Hears of a request refused before any handler saw it (a bad head, the connection
+    /// limit), for counting and logging.
+    fn refused(&self, refusal: &Refusal, peer: SocketAddr);
+}
+
+/// How a request was answered.
+pub enum Reply {
+    Answer(Response),
+    /// The handler wrote its own endless answer; the connection closes after it.
+    Streamed,
+}
+
+/// Timeouts of the connection layer.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// For a head, from its first byte; and for an idle connection, for that first byte.
+    pub request: Duration,
+    /// For a request body, from the end of its head.
+    pub body: Duration,
+}
+
+/// Connections open and requests being served, for `/metrics` and the connection limit.
+#[derive(Debug, Default)]
+pub struct Load {
+    open: AtomicUsize,
+    busy: AtomicUsize,
+}
+
+impl Load {
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Requests being served now; each open stream is one.
+    pub fn busy(&self) -> usize {
+        self.busy.load(Ordering::Relaxed)
+    }
+
+    /// Counts a connection as open until the guard is dropped.
+    pub fn opened(self: &Arc<Self>) -> Counted {
+        Counted::new(Arc::clone(self), |load| &load.open)
+    }
+
+    fn serving(self: &Arc<Self>) -> Counted {
+        Counted::new(Arc::clone(self), |load| &load.busy)
+    }
+}
+
+/// One unit of a [`Load`] count, given back when dropped (also when a handler panics).
+pub struct Counted {
+    load: Arc<Load>,
+    counter: fn(&Load) -> &AtomicUsize,
+}
+
+impl Counted {
+    fn new(load: Arc<Load>, counter: fn(&Load) -> &AtomicUsize) -> Counted {
+        counter(&load).fetch_add(1, Ordering::Relaxed);
+        Counted { load, counter }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        (self.counter)(&self.load).fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A request being served: its head, its body, and the connection it came on.
+pub struct Request<'c> {
+    head: Head,
+    peer: SocketAddr,
+    body: Body<'c>,
+    wire: Arc<dyn Wire>,
+}
+
+impl<'c> Request<'c> {
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    pub fn method(&self) -> &str {
+        self.head.method()
+    }
+
+    pub fn target(&self) -> &str {
+        self.head.target()
+    }
+
+    pub fn header<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+        self.head.header(name)
+    }
+
+    pub fn version(&self) -> Version {
+        self.head.version()
+    }
+
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    pub fn body(&mut self) -> &mut Body<'c> {
+        &mut self.body
+    }
+
+    /// The connection, for ending it from another thread (a deleted device's viewers).
+    pub fn wire(&self) -> Arc<dyn Wire> {
+        Arc::clone(&self.wire)
+    }
+
+    /// A writer straight onto the connection, for an answer that has no end (the MJPEG
+    /// stream). The handler writes the head itself and returns [`Reply::Streamed`].
+    pub fn writer(&self) -> WireWriter<'_> {
+        WireWriter(&*self.wire)
+    }
+}
+
+/// `io::Write` onto a connection; every write goes out whole.
+pub struct WireWriter<'a>(&'a dyn Wire);
+
+impl io::Write for WireWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.0.write_all(bytes)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Serves every request of one connection, then closes it.
+pub fn serve(
+    wire: Arc<dyn Wire>,
+    peer: SocketAddr,
+    service: &dyn Service,
+    timeouts: Timeouts,
+    load: &Arc<Load>,
+) {
+    let mut input = Input::new(Arc::clone(&wire));
+    loop {
+        let head = match read_head(&mut input, timeouts.request) {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
+            Err(refusal) => return refuse(&mut input, &refusal, Version::Http11, peer, service),
+        };
+        let version = head.version();
+        let framing = match Framing::of(&head) {
+            Ok(framing) => framing,
+            Err(refusal) => return refuse(&mut input, &refusal, version, peer, service),
+        };
+        let expects_continue = match head.header("Expect") {
+            None => false,
+            Some(value) if value.trim().eq_ignore_ascii_case("100-continue") => {
+                version == Version::Http11
+            }
+            Some(_) => {
+                let refusal = Refusal::new(
+                    Reason::ExpectationFailed,
+                    "only Expect: 100-continue is understood",
+                );
+                return refuse(&mut input, &refusal, version, peer, service);
+            }
+        };
+        let keep_alive_wanted = head.wants_keep_alive();
+        let head_only = head.method() == "HEAD";
+        let serving = load.serving();
+        let mut request = Request {
+            head,
+            peer,
+            body: Body::new(&mut input, framing, timeouts.body, expects_continue),
+            wire: Arc::clone(&wire),
+        };
+        let reply = service.serve(&mut request);
+        let body_finished = request.body.is_finished();
+        drop(request);
+        let response = match reply {
+            Reply::Streamed => return,
+            Reply::Answer(response) => response,
+        };
+        let keep_alive = keep_alive_wanted && body_finished && !response.closes();
+        let written = response.write_to(&*wire, version, head_only, keep_alive);
+        drop(serving);
+        if let Err(error) = written {
+            log::debug!("{peer}: answer not delivered: {error}");
+            return;
+        }
+        if !keep_alive {
+            if !body_finished || !input.buffered().is_empty() {
+                linger(&*wire);
+            }
+            return;
+        }
+    }
+}
+
+/// Reads the next request head. `Ok(None)` when the connection ends quietly: the client
+/// closed it, or stayed idle past the timeout before sending a byte.
+fn read_head(input: &mut Input, timeout: Duration) -> Result<Option<Head>, Refusal> {
+    if input.buffered().is_empty() {
+        match input.fill(Instant::now() + timeout) {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(_) => {}
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some((head, length)) = Head::parse(input.buffered())? {
+            input.consume(length);
+            return Ok(Some(head));
+        }
+        match input.fill(deadline) {
+            Ok(0) => return Ok(None),
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::TimedOut => {
+                return Err(Refusal::new(
+                    Reason::Timeout,
+                    "request head not complete in time (--request-timeout)",
+                ))
+            }
+            Err(_) => return Ok(None),
+        }
+    }
+}
+
+/// Answers a request the layer refused itself, and closes the connection: after a bad head
+/// or framing, nothing that follows can be trusted to be a request.
+fn refuse(
+    input: &mut Input,
+    refusal: &Refusal,
+    version: Version,
+    peer: SocketAddr,
+    service: &dyn Service,
+) {
+    service.refused(refusal, peer);
+    let wire = Arc::clone(input.wire());
+    if Response::refusal(refusal)
+        .write_to(&*wire, version, false, false)
+        .is_ok()
+    {
+        linger(&*wire);
+    }
+}
+
+/// Shuts the write side and discards what the client still sends, for at most [`LINGER`], so
+/// that the answer just written is not lost to a reset (see the module docs).
+fn linger(wire: &dyn Wire) {
+    wire.shutdown(Shutdown::Write);
+    let deadline = Instant::now() + LINGER;
+    let mut scratch = [0u8; 2048];
+    while let Ok(count) = wire.read_by(&mut scratch, deadline) {
+        if count == 0 {
+            break;
+        }
+    }
+}

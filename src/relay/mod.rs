@@ -1,0 +1,13 @@
+//! The relay.
+pub mod assets;
+pub mod device;
+pub mod device_id;
+pub mod jpeg;
+pub mod mjpeg;
+pub mod push;
+pub mod push_stream;
+pub mod rate_meter;
+pub mod registry;
+pub mod splitter;
+pub mod stream;
+pub mod upload_budget;

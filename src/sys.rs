@@ -1,0 +1,191 @@
+//! The few system calls std has no safe wrapper for, each behind a safe function. Every
+//! `unsafe` block of the relay is in this file.
+//!
+//! - TCP keep-alive timers and the send buffer size on accepted sockets (`setsockopt`);
+//! - the file descriptor limit, raised as far as the service manager allows;
+//! - glibc's heap tunables and `malloc_trim` (see [`tune_heap`]).
+
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+/// Turns TCP keep-alive on with the given timers, so that a peer that vanished without a FIN
+/// or RST (a phone that left the Wi-Fi) is found dead after `idle + probes × interval` instead
+/// of the kernel's default of over two hours.
+pub fn set_keepalive(
+    stream: &TcpStream,
+    idle: Duration,
+    interval: Duration,
+    probes: u32,
+) -> io::Result<()> {
+    set_int(stream, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;
+    set_int(stream, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, seconds(idle))?;
+    set_int(
+        stream,
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPINTVL,
+        seconds(interval),
+    )?;
+    let probes = libc::c_int::try_from(probes).unwrap_or(libc::c_int::MAX);
+    set_int(stream, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, probes)
+}
+
+/// Fixes the socket's send buffer at `bytes` (the kernel doubles it for its bookkeeping).
+pub fn set_send_buffer(stream: &TcpStream, bytes: usize) -> io::Result<()> {
+    let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    set_int(stream, libc::SOL_SOCKET, libc::SO_SNDBUF, bytes)
+}
+
+fn seconds(duration: Duration) -> libc::c_int {
+    libc::c_int::try_from(duration.as_secs().max(1)).unwrap_or(libc::c_int::MAX)
+}
+
+fn set_int(
+    stream: &TcpStream,
+    level: libc::c_int,
+    option: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: the descriptor is a live socket owned by `stream` for the whole call; `value`
+    // is a live `c_int`, the type and length these options are defined with.
+    let result = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            level,
+            option,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Raises the soft descriptor limit to the hard limit; returns the soft limit now in force.
+// `rlim_t` is 32 bits on 32-bit glibc (a Pi building for itself) and 64 elsewhere.
+#[allow(clippy::useless_conversion)]
+pub fn raise_descriptor_limit() -> io::Result<u64> {
+    // SAFETY: getrlimit and setrlimit read and write only the local struct.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+        Ok(u64::from(limit.rlim_cur))
+    }
+}
+
+/// Keeps glibc's heap from holding on to memory the relay no longer uses (the Raspberry Pi
+/// and desktop builds; musl, which the router builds use, is not affected):
+/// - each thread that contends for the heap gets an arena of its own, up to eight per core,
+///   and memory freed in one arena is not reused by another: with a thread per connection
+///   that costs megabytes of fragmented heap. The relay allocates little per frame, so one
+///   arena is plenty.
+/// - glibc raises its mmap threshold to the size of every large block freed, so after a few
+///   large frames later ones stay in the heap; a fixed 1 MiB threshold keeps phone frames
+///   (30–500 KB) in the heap and anything larger mapped and returned when freed.
+///
+/// Call before any other thread exists.
+pub fn tune_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator tunables; called while the process has one thread.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
+    }
+}
+
+/// Returns free heap pages from anywhere in the heap to the system (glibc keeps memory freed
+/// below something still in use); housekeeping calls it every few seconds.
+pub fn give_back_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim is thread-safe and only releases pages the allocator does not use.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn get_int(stream: &TcpStream, level: libc::c_int, option: libc::c_int) -> libc::c_int {
+        let mut value: libc::c_int = 0;
+        let mut length = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: a live socket, and a live c_int with its length.
+        let result = unsafe {
+            libc::getsockopt(
+                stream.as_raw_fd(),
+                level,
+                option,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut length,
+            )
+        };
+        assert_eq!(result, 0);
+        value
+    }
+
+    #[test]
+    fn keepalive_timers_and_send_buffer_are_set() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        set_keepalive(
+            &accepted,
+            Duration::from_secs(30),
+            Duration::from_secs(10),
+            3,
+        )
+        .unwrap();
+        set_send_buffer(&accepted, 64 * 1024).unwrap();
+        assert_eq!(get_int(&accepted, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 1);
+        assert_eq!(
+            get_int(&accepted, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE),
+            30
+        );
+        assert_eq!(
+            get_int(&accepted, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL),
+            10
+        );
+        assert_eq!(get_int(&accepted, libc::IPPROTO_TCP, libc::TCP_KEEPCNT), 3);
+        // Linux caps the size asked for at net.core.wmem_max and reports twice what it set.
+        let cap = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+            .ok()
+            .and_then(|text| text.trim().parse::<usize>().ok())
+            .unwrap_or(64 * 1024);
+        assert_eq!(
+            get_int(&accepted, libc::SOL_SOCKET, libc::SO_SNDBUF),
+            2 * (64 * 1024).min(cap) as libc::c_int
+        );
+    }
+
+    #[test]
+    #[allow(clippy::useless_conversion)]
+    fn raising_never_lowers_the_limit() {
+        let mut before: libc::rlimit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: writes only the local struct.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut before) },
+            0
+        );
+        assert!(raise_descriptor_limit().unwrap() >= u64::from(before.rlim_cur));
+    }
+}

@@ -1,0 +1,3 @@
+//! Text.
+pub mod decimal;
+pub mod quoted;
