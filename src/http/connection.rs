@@ -296,3 +296,168 @@ fn linger(wire: &dyn Wire) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::script::Script;
+    use std::io::Read;
+
+    /// Answers `METHOD TARGET BODY-LENGTH`; reads the body only for targets starting `/read`.
+    struct Echo;
+
+    impl Service for Echo {
+        fn serve(&self, request: &mut Request<'_>) -> Reply {
+            let mut body = Vec::new();
+            if request.target().starts_with("/read") {
+                if let Err(error) = request.body().read_to_end(&mut body) {
+                    return Reply::Answer(Response::text(400, error.to_string()));
+                }
+            }
+            let text = format!("{} {} {}", request.method(), request.target(), body.len());
+            Reply::Answer(Response::text(200, text))
+        }
+
+        fn refused(&self, _: &Refusal, _: SocketAddr) {}
+    }
+
+    /// Runs one connection over `reads`; returns the status line and body of every answer,
+    /// and what else was written (interim answers).
+    fn exchange(reads: &[&[u8]]) -> Vec<String> {
+        let script = Arc::new(Script::new(reads.iter().map(|piece| piece.to_vec())));
+        let timeouts = Timeouts {
+            request: Duration::from_secs(1),
+            body: Duration::from_secs(1),
+        };
+        let peer = SocketAddr::from(([127, 0, 0, 1], 9));
+        serve(
+            script.clone(),
+            peer,
+            &Echo,
+            timeouts,
+            &Arc::new(Load::default()),
+        );
+        let written = String::from_utf8(script.written()).unwrap();
+        written
+            .split("HTTP/1.")
+            .filter(|answer| !answer.is_empty())
+            .map(|answer| {
+                let status = answer.lines().next().unwrap_or_default();
+                let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+                let close = if answer.contains("\r\nConnection: close\r\n") {
+                    " (close)"
+                } else {
+                    ""
+                };
+                format!("{status}{close}|{body}")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pipelined_requests_are_answered_in_order() {
+        let answers =
+            exchange(&[b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"]);
+        assert_eq!(answers, ["1 200 OK|GET /a 0", "1 200 OK|GET /b 0"]);
+    }
+
+    #[test]
+    fn a_request_split_into_single_bytes_is_the_same_request() {
+        let text = b"POST /read HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
+        let pieces: Vec<&[u8]> = text.chunks(1).collect();
+        assert_eq!(exchange(&pieces), ["1 200 OK|POST /read 3"]);
+    }
+
+    #[test]
+    fn chunked_bodies_are_read_to_their_end_and_the_connection_goes_on() {
+        let answers = exchange(&[
+            b"POST /read HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: x\r\n\r\n",
+            b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n",
+        ]);
+        assert_eq!(answers, ["1 200 OK|POST /read 5", "1 200 OK|GET /next 0"]);
+    }
+
+    #[test]
+    fn an_unread_body_closes_the_connection_and_is_never_a_request() {
+        let smuggled = b"POST /nowhere HTTP/1.1\r\nHost: h\r\nContent-Length: 40\r\n\r\n\
+                         GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert_eq!(exchange(&[smuggled]), ["1 200 OK (close)|POST /nowhere 0"]);
+    }
+
+    #[test]
+    fn ambiguous_framing_is_refused_and_closes() {
+        for framing in [
+            "Transfer-Encoding: chunked\r\nContent-Length: 5",
+            "Transfer-Encoding: gzip, chunked",
+            "Transfer-Encoding: chunked, gzip",
+            "Content-Length: 5\r\nContent-Length: 6",
+        ] {
+            let text = format!(
+                "POST /read HTTP/1.1\r\nHost: h\r\n{framing}\r\n\r\n0\r\n\r\n\
+                 GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n"
+            );
+            let answers = exchange(&[text.as_bytes()]);
+            assert_eq!(answers.len(), 1, "{framing}: {answers:?}");
+            assert!(
+                answers[0].starts_with("1 400 Bad Request (close)|"),
+                "{framing}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_broken_chunk_ends_the_request_and_the_connection() {
+        let answers = exchange(&[
+            b"POST /read HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\
+              3\r\nabcXX\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+        ]);
+        assert_eq!(
+            answers,
+            ["1 400 Bad Request (close)|chunk data longer than its size"]
+        );
+    }
+
+    #[test]
+    fn continue_is_sent_only_when_the_body_is_read() {
+        let expect =
+            b"POST /read HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+        assert_eq!(
+            exchange(&[expect, b"ab"]),
+            ["1 100 Continue|", "1 200 OK|POST /read 2"]
+        );
+        let unread =
+            b"POST /x HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+        assert_eq!(exchange(&[unread]), ["1 200 OK (close)|POST /x 0"]);
+        let odd = b"POST /x HTTP/1.1\r\nHost: h\r\nExpect: coffee\r\n\r\n";
+        assert!(exchange(&[odd])[0].starts_with("1 417 Expectation Failed (close)|"));
+    }
+
+    #[test]
+    fn http_10_is_answered_in_kind_and_closed_unless_kept_alive() {
+        assert_eq!(
+            exchange(&[b"GET /a HTTP/1.0\r\n\r\nGET /b HTTP/1.0\r\n\r\n"]),
+            ["0 200 OK (close)|GET /a 0"]
+        );
+        assert_eq!(
+            exchange(&[
+                b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n"
+            ]),
+            ["0 200 OK|GET /a 0", "0 200 OK (close)|GET /b 0"]
+        );
+    }
+
+    #[test]
+    fn bad_heads_get_their_status_and_a_slow_head_a_408() {
+        assert!(exchange(&[b"GET / HTTP/2.0\r\n\r\n"])[0].starts_with("1 505 "));
+        assert!(exchange(&[b"GET / HTTP/1.1\r\n\r\n"])[0].starts_with("1 400 "));
+        assert!(exchange(&[b"GET / HTTP/1.1\r\nHost: h\r\n", b""])[0].starts_with("1 408 "));
+        let long = format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nX: {}\r\n\r\n",
+            "y".repeat(9000)
+        );
+        assert!(exchange(&[long.as_bytes()])[0].starts_with("1 431 "));
+        // An idle connection that never sends a byte is closed without a word.
+        assert!(exchange(&[b""]).is_empty());
+    }
+}

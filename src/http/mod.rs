@@ -16,6 +16,7 @@ pub mod date;
 pub mod head;
 pub mod input;
 pub mod response;
+pub mod script;
 pub mod target;
 
 pub use connection::{Reply, Request, Service};
