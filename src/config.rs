@@ -67,7 +67,7 @@ pub struct Args {
     #[argh(option)]
     pub max_viewers: Option<String>,
 
-    /// most requests handled at once (each open stream is one); more get 503
+    /// most connections open at once (streams, pushes, idle keep-alives); more get 503
     /// [STREAMPUMP_MAX_CONNECTIONS] (default 256)
     #[argh(option)]
     pub max_connections: Option<String>,
@@ -262,8 +262,7 @@ impl Config {
             defaults::WRITE_TIMEOUT,
         )
         .duration(Duration::from_millis(100), Duration::from_secs(3600))?;
-        // Both are enforced by a scan twice a second (`connection_watch`), so less than a
-        // second would not mean what it says.
+        // Under a second a phone on a weak Wi-Fi could not get a head or a frame through.
         let request_timeout = setting(
             "request-timeout",
             &args.request_timeout,

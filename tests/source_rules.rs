@@ -60,6 +60,46 @@ fn nothing_outside_the_tests_is_formatted_with_debug() {
     );
 }
 
+/// Lines of code (comments left out) under `src/` containing `needle`, as `file:line`, in
+/// files other than `allowed`.
+fn lines_with(needle: &str, allowed: &str) -> Vec<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    for path in rust_files(&src) {
+        if path.ends_with(allowed) {
+            continue;
+        }
+        let text = fs::read_to_string(&path).expect("read a source file");
+        for (number, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if code.contains(needle) {
+                found.push(format!("{}:{}", path.display(), number + 1));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_unsafe_block_lives_in_sys() {
+    let outside = lines_with("unsafe", "sys.rs");
+    assert!(
+        outside.is_empty(),
+        "unsafe code belongs in src/sys.rs, behind a safe function with a SAFETY comment:\n{}",
+        outside.join("\n")
+    );
+}
+
+#[test]
+fn only_main_ends_the_process() {
+    let outside = lines_with("process::exit", "main.rs");
+    assert!(
+        outside.is_empty(),
+        "only main may end the process; a request must never do it:\n{}",
+        outside.join("\n")
+    );
+}
+
 #[test]
 fn the_rule_sees_debug_formatting_where_it_is() {
     let sample = "fn f() { log::info!(\"{x:?}\"); }\n#[cfg(test)]\nmod tests { \"{y:?}\" }\n";

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{eventually, jpeg, tag_of, Relay, NO_SIGNAL, THREADS_AT_REST};
+use support::{eventually, jpeg, tag_of, Relay, IO_TIMEOUT, NO_SIGNAL, THREADS_AT_REST};
 
 #[test]
 fn with_nothing_new_the_latest_frame_is_sent_again() {
@@ -222,15 +222,15 @@ fn departed_viewers_release_their_threads() {
         watching >= baseline + 8,
         "8 viewers should hold threads: {baseline} → {watching}"
     );
-    assert!(
-        watching <= baseline + 2 * 8 + 1,
-        "at most two threads per viewer: {baseline} → {watching}"
+    assert_eq!(
+        watching,
+        baseline + 8,
+        "one thread per viewer: {baseline} → {watching}"
     );
     for viewer in viewers {
         viewer.close();
     }
-    // Handler threads end at the next write (within about a second); tiny_http's pool lets its
-    // idle threads go after 5 s.
+    // A viewer's thread ends at its next write, within about a second.
     eventually(Duration::from_secs(15), "threads back to baseline", || {
         relay.threads() <= baseline
     });
@@ -265,4 +265,42 @@ fn a_viewer_that_stops_reading_is_dropped_after_the_write_timeout() {
         Duration::from_secs(5),
     );
     drop(stalled);
+}
+
+#[test]
+fn the_stream_is_byte_for_byte_what_go2rtc_configs_were_written_against() {
+    let relay = Relay::start(&[]);
+    let frame = jpeg(8, 8, 3, 1_500);
+    relay.push_ok("cam", &frame);
+    let mut connection = relay.connect();
+    connection
+        .write_all(b"GET /live.mjpeg?device_id=cam HTTP/1.1\r\nHost: relay\r\n\r\n")
+        .unwrap();
+    let mut expected = format!(
+        "HTTP/1.1 200 OK\r\n\
+         Content-Type: multipart/x-mixed-replace; boundary=frame_boundary\r\n\
+         Cache-Control: no-cache, no-store, must-revalidate, private\r\n\
+         Pragma: no-cache\r\n\
+         Expires: 0\r\n\
+         Connection: close\r\n\
+         Server: streampump/{}\r\n\
+         \r\n\
+         --frame_boundary\r\n\
+         Content-Type: image/jpeg\r\n\
+         Content-Length: {}\r\n\
+         \r\n",
+        env!("CARGO_PKG_VERSION"),
+        frame.len()
+    )
+    .into_bytes();
+    expected.extend_from_slice(&frame);
+    expected.extend_from_slice(b"\r\n--frame_boundary\r\n");
+    let mut received = vec![0u8; expected.len()];
+    connection.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    connection.read_exact(&mut received).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&received),
+        String::from_utf8_lossy(&expected)
+    );
+    assert_eq!(received, expected);
 }

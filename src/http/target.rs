@@ -1,6 +1,6 @@
 //! Splitting a raw HTTP request target into a decoded path and query parameters.
 //!
-//! tiny_http hands the target over exactly as the client sent it: origin form
+//! The head parser hands the target over exactly as the client sent it: origin form
 //! (`/live.mjpeg?device_id=a%5Fb`) or absolute form (`http://host:19999/live.mjpeg?...`), still
 //! percent-encoded. Decoding happens here, once, and refuses what cannot be decoded into UTF-8,
 //! so `%00`, `%2F` and friends reach the id check as the characters they stand for and are

@@ -14,10 +14,9 @@
 //!
 //! A part's bytes are the same for every viewer, so a pushed frame is stored ready to send: one
 //! shared buffer holding the part headers, the JPEG (read from the pusher straight into place)
-//! and the delimiter that ends the part. A viewer then sends a frame with a single write, which
-//! tiny_http's small buffered writer passes to the socket without copying: one system call and
-//! one burst of TCP segments per frame per viewer, instead of three when the header, the frame
-//! and the delimiter are written separately.
+//! and the delimiter that ends the part. A viewer then sends a frame with a single write straight
+//! to its socket: one system call and one burst of TCP segments per frame per viewer, instead of
+//! three when the header, the frame and the delimiter are written separately.
 
 use std::io::{self, Write};
 use std::ops::Range;

@@ -1,4 +1,9 @@
-//! The web layer.
+//! What each URL does: routing (`routes`, a pure function), the service the connection layer
+//! calls (`app`), and the documents it answers with: the pages (`pages`), device status as JSON
+//! (`status`), Prometheus metrics (`metrics`), and the small answers (`responses`).
+//!
+//! The only layer that knows both sides: it may use `http`, `relay`, `access`, `refusal`,
+//! `text` and `config`.
 pub mod app;
 pub mod metrics;
 pub mod pages;
