@@ -67,3 +67,58 @@ fn report_end(device: &DeviceId, result: io::Result<()>) {
         _ => log::info!("{device}: viewer dropped: {error}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::relay::device::{Peer, PushMode};
+    use crate::relay::mjpeg::{self, Part};
+    use crate::relay::registry::Registry;
+
+    /// A viewer's connection in memory that hangs up after `parts` writes.
+    struct HangsUpAfter {
+        parts: usize,
+        wire: Vec<u8>,
+    }
+
+    impl Write for HangsUpAfter {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            if self.parts == 0 {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            self.parts -= 1;
+            self.wire.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_viewer_gets_the_head_then_the_latest_frame_and_leaves_when_it_hangs_up() {
+        let registry = Registry::new(&Config::default());
+        let id = DeviceId::parse("cam").unwrap();
+        let part = Part::from_jpeg(b"JPEG");
+        registry
+            .publish(&id, part, None, (None, PushMode::Single))
+            .unwrap();
+        let viewer = registry.watch(&id, Peer::default()).unwrap();
+        let mut out = HangsUpAfter {
+            parts: 2,
+            wire: Vec::new(),
+        };
+        let head = mjpeg::response_head(false, false, "");
+        run(viewer, &mut out, &head, ViewerOptions::default());
+        let text = String::from_utf8(out.wire).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(text.ends_with(
+            "--frame_boundary\r\nContent-Type: image/jpeg\r\nContent-Length: 4\r\n\r\nJPEG\r\n\
+             --frame_boundary\r\n"
+        ));
+        // The viewer was counted while it watched and let go when it left.
+        assert_eq!(registry.statuses()[0].viewers, 0);
+        assert_eq!(registry.statuses()[0].frames_sent, 1);
+    }
+}
