@@ -8,7 +8,8 @@ that architecture. Big-endian MIPS, 32-bit pointers and soft float are where a p
 the checks go through the paths that depend on them: the ELF header (architecture, static
 linking), start-up and flag parsing, a push, the JPEG dimension parser (byte order), the
 snapshot, a live MJPEG stream woken by a second push (threads, Condvar), the JSON status
-(rate arithmetic) and a refused request. It only needs Python's standard library.
+(rate arithmetic), a refused request, and 200 concurrent requests declaring bodies larger than
+a 32-bit address space (a relay that allocates by declared length dies there). It only needs Python's standard library.
 """
 
 import json
@@ -18,6 +19,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -111,6 +113,43 @@ def read_parts(port, path, count, on_first=None):
         return parts
 
 
+def status_of_raw(port, raw):
+    """Sends raw bytes on a new connection and returns the status of the answer (0 for none)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_SECONDS) as conn:
+            conn.sendall(raw)
+            line = conn.makefile("rb").readline()
+    except OSError:
+        return 0
+    match = re.match(rb"HTTP/1\.[01] (\d{3}) ", line)
+    return int(match.group(1)) if match else 0
+
+
+def huge_declared_bodies(port, count):
+    """`count` connections at once, each declaring a body no 32-bit address space can hold, on
+    every kind of route. Each must be answered for what it is (413 for a push, the route's own
+    status otherwise), nothing allocated by the declared length."""
+    routes = [("POST /pump_push/smoke_huge", 413), ("GET /healthz", 200),
+              ("GET /nowhere", 404), ("POST /snapshot.jpg?device_id=smoke_cam", 405)]
+    lengths = [256 * 1024 * 1024, 1 << 40]
+    results = [None] * count
+
+    def one(index):
+        line, wanted = routes[index % len(routes)]
+        length = lengths[index % len(lengths)]
+        raw = f"{line} HTTP/1.1\r\nHost: s\r\nContent-Length: {length}\r\n\r\nabc".encode()
+        results[index] = (line, wanted, status_of_raw(port, raw))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wrong = [r for r in results if r[1] != r[2]]
+    if wrong:
+        fail(f"{len(wrong)} of {count} huge-body requests were answered wrongly, e.g. {wrong[:3]}")
+
+
 def main():
     if len(sys.argv) < 2:
         fail("usage: smoke.py BINARY [RUNNER...]")
@@ -175,6 +214,16 @@ def main():
         status, _, body = request(base, "/live.mjpeg?device_id=..")
         if status != 400:
             fail(f"a bad device id answered {status}, not 400")
+
+        huge_declared_bodies(port, 200)
+        status = status_of_raw(port, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        if status != 505:
+            fail(f"an HTTP/2 preface answered {status}, not 505")
+        if relay.poll() is not None or request(base, "/healthz")[0] != 200:
+            fail("the relay did not survive the huge bodies")
+        parts = read_parts(port, "/live.mjpeg?device_id=smoke_cam", 1)
+        if parts != [second]:
+            fail("the stream changed after the huge bodies")
     finally:
         relay.terminate()
         try:
@@ -185,7 +234,8 @@ def main():
     log = output.decode("utf-8", "replace")
     if "panicked" in log:
         fail(f"the relay panicked:\n{log}")
-    print("smoke: OK: push, snapshot, live stream and status agree byte for byte")
+    print("smoke: OK: push, snapshot, live stream and status agree byte for byte; 200 requests "
+          "declaring 256 MiB and 1 TiB bodies answered for what they are")
 
 
 if __name__ == "__main__":
