@@ -27,18 +27,24 @@ fn without_tests(text: &str) -> &str {
     text.find("\n#[cfg(test)]").map_or(text, |end| &text[..end])
 }
 
-#[test]
-fn nothing_outside_the_tests_is_formatted_with_debug() {
+/// Every line of code (comments left out) under `src/` for which `offends` holds, as
+/// `file:line: code`; `outside_tests` looks only at the code before each file's unit tests.
+fn offending_lines(outside_tests: bool, offends: impl Fn(&Path, &str) -> bool) -> Vec<String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut offenders = Vec::new();
-    let mut files = 0;
-    for path in rust_files(&src) {
-        files += 1;
+    let files = rust_files(&src);
+    assert!(files.len() > 30, "only {} source files found", files.len());
+    let mut found = Vec::new();
+    for path in files {
         let text = fs::read_to_string(&path).expect("read a source file");
-        for (number, line) in without_tests(&text).lines().enumerate() {
+        let checked = if outside_tests {
+            without_tests(&text)
+        } else {
+            &text
+        };
+        for (number, line) in checked.lines().enumerate() {
             let code = line.split("//").next().unwrap_or_default();
-            if code.contains(":?}") || code.contains(":#?}") {
-                offenders.push(format!(
+            if offends(&path, code) {
+                found.push(format!(
                     "{}:{}: {}",
                     path.display(),
                     number + 1,
@@ -47,11 +53,14 @@ fn nothing_outside_the_tests_is_formatted_with_debug() {
             }
         }
     }
-    assert!(
-        files > 30,
-        "only {files} source files found in {}",
-        src.display()
-    );
+    found
+}
+
+#[test]
+fn nothing_outside_the_tests_is_formatted_with_debug() {
+    let offenders = offending_lines(true, |_, code| {
+        code.contains(":?}") || code.contains(":#?}")
+    });
     assert!(
         offenders.is_empty(),
         "{{:?}} prints nothing in the MIPS builds (-Z fmt-debug=none); use Display, \
@@ -60,29 +69,11 @@ fn nothing_outside_the_tests_is_formatted_with_debug() {
     );
 }
 
-/// Lines of code (comments left out) under `src/` containing `needle`, as `file:line`, in
-/// files other than `allowed`.
-fn lines_with(needle: &str, allowed: &str) -> Vec<String> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut found = Vec::new();
-    for path in rust_files(&src) {
-        if path.ends_with(allowed) {
-            continue;
-        }
-        let text = fs::read_to_string(&path).expect("read a source file");
-        for (number, line) in text.lines().enumerate() {
-            let code = line.split("//").next().unwrap_or_default();
-            if code.contains(needle) {
-                found.push(format!("{}:{}", path.display(), number + 1));
-            }
-        }
-    }
-    found
-}
-
 #[test]
 fn every_unsafe_block_lives_in_sys() {
-    let outside = lines_with("unsafe", "sys.rs");
+    let outside = offending_lines(false, |path, code| {
+        code.contains("unsafe") && !path.ends_with("sys.rs")
+    });
     assert!(
         outside.is_empty(),
         "unsafe code belongs in src/sys.rs, behind a safe function with a SAFETY comment:\n{}",
@@ -92,7 +83,9 @@ fn every_unsafe_block_lives_in_sys() {
 
 #[test]
 fn only_main_ends_the_process() {
-    let outside = lines_with("process::exit", "main.rs");
+    let outside = offending_lines(false, |path, code| {
+        code.contains("process::exit") && !path.ends_with("main.rs")
+    });
     assert!(
         outside.is_empty(),
         "only main may end the process; a request must never do it:\n{}",
