@@ -612,7 +612,8 @@ baseline_only() {
             "$candidate_sum… and $baseline_sum…$same."
         echo "$BENCH_ROUNDS round(s); in each, both binaries ran both loads, a fresh relay process per run" \
             "(candidate on port $RELAY_PORT, baseline on $BASELINE_PORT), the candidate first in odd rounds and the" \
-            "baseline first in even ones; ${BENCH_SECONDS} s measured per run after 2 s of warm-up; loadgen shares the machine."
+            "baseline first in even ones; ${BENCH_SECONDS} s measured per run after 2 s of warm-up; loadgen shares the machine," \
+            "whose load average was $(cut -d' ' -f1-3 /proc/loadavg) at the start."
         echo
         echo "Each cell is the median over rounds (min–max); for an even number of rounds the median is the" \
             "mean of the middle two. baseline / candidate divides the two medians: above 1 the candidate has the" \
@@ -659,7 +660,8 @@ baseline_only() {
         if ((FAILED_RUNS > 0)); then
             printf '%s run(s) failed and are left out above; see %s/cmp-*.txt.\n\n' "$FAILED_RUNS" "$RUNS_DIR"
         fi
-        printf 'The whole command took %d min %02d s, builds included.\n' $((SECONDS / 60)) $((SECONDS % 60))
+        printf 'The whole command took %d min %02d s, builds included; load average at the end: %s.\n' \
+            $((SECONDS / 60)) $((SECONDS % 60)) "$(cut -d' ' -f1-3 /proc/loadavg)"
     } | tee -a "$BASELINE_REPORT.partial"
     mv "$BASELINE_REPORT.partial" "$BASELINE_REPORT"
     say "written to $BASELINE_REPORT"
