@@ -34,7 +34,7 @@ SYSCONFDIR ?= /etc
 SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 
-.PHONY: help all build run test test-deps bench-deps lint fmt clippy shellcheck bench clean fuzz abuse soak \
+.PHONY: help all build run test test-deps bench-deps lint fmt clippy shellcheck bench bench-baseline clean fuzz abuse soak \
 	tools cross size dist install uninstall init-checks openwrt-check systemd-check \
 	e2e e2e-deps screenshots \
 	$(CROSS_TARGETS) $(addprefix smoke-,$(CROSS_TARGETS)) smoke
@@ -45,6 +45,10 @@ help:
 	@echo "make test      unit and integration tests (installs ffmpeg when run as root, prometheus_client from PyPI)"
 	@echo "make lint      rustfmt, clippy and shellcheck"
 	@echo "make bench     streampump vs the reference Go server under loadgen (BENCH_SECONDS=15)"
+	@echo "make bench-baseline BENCH_BASELINE=COMMIT"
+	@echo "               the working tree vs the relay built at COMMIT (e.g. HEAD~1), 10x10 and 2x100,"
+	@echo "               BENCH_ROUNDS=3 alternating rounds, medians in bench-results/baseline.md; no Go"
+	@echo "               (BENCH_BASELINE=COMMIT make bench does the same)"
 	@echo "make abuse     the full abuse suite against the release binary (report in target/abuse-report.md)"
 	@echo "make soak      10 devices x 10 viewers x 15 fps for SOAK_SECONDS (default 600), RSS and threads every 10 s"
 	@echo "make fuzz      every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (default 30; nightly)"
@@ -118,8 +122,14 @@ systemd-check:
 	bash init/test/check-unit.sh
 
 # streampump vs the reference Go server under loadgen; BENCH_SECONDS=8 for a shorter run.
+# With BENCH_BASELINE=COMMIT, the working tree against the relay at COMMIT instead (no Go).
 bench: bench-deps
 	bash bench/run.sh
+
+# The working tree against the relay built at BENCH_BASELINE, in BENCH_ROUNDS alternating rounds.
+bench-baseline:
+	@test -n "$(BENCH_BASELINE)" || { echo "error: name the commit to compare with: make bench-baseline BENCH_BASELINE=HEAD~1" >&2; exit 1; }
+	BENCH_BASELINE="$(BENCH_BASELINE)" bash bench/run.sh
 
 # Every attack of the abuse suite at full scale, against the release binary, with normal
 # viewers measured before, during and after each (a reduced version runs in `make test`).
@@ -154,9 +164,9 @@ e2e-deps:
 screenshots: e2e
 	install -m 0644 target/e2e/push.png target/e2e/dashboard.png docs/img/
 
-# The reference server is built from source with Debian's Go.
+# The reference server is built from source with Debian's Go (not needed with BENCH_BASELINE).
 bench-deps:
-	@if ! command -v go >/dev/null 2>&1; then \
+	@if [ -z "$(BENCH_BASELINE)" ] && ! command -v go >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "installing golang-go to build the reference server"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null || exit 1; \

@@ -16,6 +16,12 @@
 #                   default, e.g. x86_64-unknown-linux-musl for the static build that ships
 #   BENCH_ONLY      "auth": only the access-control comparison (streampump without and with
 #                   credentials; needs no Go)
+#   BENCH_BASELINE  a git commit (e.g. HEAD~1): instead of the reference comparison, compare the
+#                   relay built from the working tree (the candidate) with the relay built at
+#                   that commit (the baseline) at 10 × 10 and 2 × 100, in alternating rounds;
+#                   needs no Go; results in bench-results/baseline.md
+#   BENCH_ROUNDS    rounds of that comparison (default 3); each round runs both binaries on
+#                   both scenarios, the order of the two swapped from one round to the next
 #
 # Both servers and loadgen share this machine's cores, so absolute numbers include loadgen's
 # own cost; the ratios are the point.
@@ -39,17 +45,29 @@ else
     readonly RELAY_BUILD=()
 fi
 readonly REFERENCE_BIN=target/seed-pump
+# The baseline comparison (BENCH_BASELINE): the baseline relay listens on a port of its own, is
+# built from a copy of its commit's files that is removed again once built, and keeps its own
+# cargo target directory so that only the relay itself is rebuilt next time.
+readonly BASELINE_PORT=19997
+readonly BASELINE_SRC=target/bench-baseline-src
+readonly BASELINE_TARGET_DIR=target/bench-baseline-build
+readonly BASELINE_REPORT="$RESULTS_DIR/baseline.md"
 # Relay targets (set for 10×10, also shown for 2×100). Threads: 2 per connection (viewer or pusher)
 # plus this many for the fixed threads (dispatch, accept, housekeeping, pool nudge) and idle
 # pooled ones.
 readonly THREADS_CONSTANT=12
 
 BENCH_SECONDS="${BENCH_SECONDS:-15}"
+BENCH_ROUNDS="${BENCH_ROUNDS:-3}"
 SEED_PUMP_DIR="${SEED_PUMP_DIR:-../shared/reference/seed-pump}"
 
 # The server this script started and has not stopped yet (empty when none).
 SERVER_PID=""
 FAILED_RUNS=0
+# The loadgen run in progress (empty when none).
+LOADGEN_PID=""
+# Set once this run has created $BASELINE_SRC, which is then removed on exit.
+BASELINE_SRC_MADE=""
 
 die() {
     echo "bench: $*" >&2
@@ -79,8 +97,29 @@ stop_server() {
     wait "$pid" 2>/dev/null || true
 }
 
-trap stop_server EXIT
-trap 'stop_server; exit 130' INT TERM
+remove_baseline_src() {
+    if [[ -n "$BASELINE_SRC_MADE" ]]; then
+        rm -rf "$BASELINE_SRC"
+        BASELINE_SRC_MADE=""
+    fi
+}
+
+stop_loadgen() {
+    if [[ -n "$LOADGEN_PID" ]]; then
+        kill "$LOADGEN_PID" 2>/dev/null || true
+        wait "$LOADGEN_PID" 2>/dev/null || true
+        LOADGEN_PID=""
+    fi
+}
+
+cleanup() {
+    stop_loadgen
+    stop_server
+    remove_baseline_src
+}
+
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
 
 port_in_use() {
     # A successful connect means something listens there.
@@ -156,8 +195,17 @@ run_loadgen() {
     shift 4
     local base="$RUNS_DIR/$scenario-$server"
     say "$scenario: measuring $server for ${BENCH_SECONDS} s"
-    if ! "$LOADGEN" --url "http://127.0.0.1:$port" --pid "$pid" --label "$server" \
-        --duration "$BENCH_SECONDS" --json "$@" >"$base.json" 2>"$base.txt"; then
+    # loadgen stops by itself after warm-up, measurement and a bounded wind-down; the timeout
+    # only keeps a wedged run from holding up the whole benchmark. It runs in the background so
+    # that an interrupt reaches this script's trap at once, which then stops it by its PID.
+    timeout --kill-after=5 $((BENCH_SECONDS + 60)) \
+        "$LOADGEN" --url "http://127.0.0.1:$port" --pid "$pid" --label "$server" \
+        --duration "$BENCH_SECONDS" --json "$@" >"$base.json" 2>"$base.txt" &
+    LOADGEN_PID=$!
+    local status=0
+    wait "$LOADGEN_PID" || status=$?
+    LOADGEN_PID=""
+    if ((status != 0)); then
         say "$scenario: loadgen failed against $server: $(tail -n 3 "$base.txt")"
         return 1
     fi
@@ -375,10 +423,259 @@ ROWS
     } | tee -a "$REPORT.partial"
 }
 
+# ---- BENCH_BASELINE: the working tree against the relay at an earlier commit ----
+
+# The loads of the comparison, as NAME|TITLE|LOADGEN FLAGS|RELAY FLAGS. 100 viewers per device
+# is over the relay's default --max-viewers (32), so both binaries get it raised there.
+readonly BASELINE_SCENARIOS=(
+    "10x10|10 devices × 10 viewers, 15 fps, 60 KB frames|--devices 10 --viewers 10 --fps 15 --frame-bytes 61440|"
+    "2x100|2 devices × 100 viewers, 10 fps, 30 KB frames|--devices 2 --viewers 100 --fps 10 --frame-bytes 30720|--max-viewers 100"
+)
+
+# tree_commit: the short id of HEAD, and whether the files the relay is built from differ.
+tree_commit() {
+    local commit
+    commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    if [[ -n "$(git status --porcelain -- src Cargo.toml Cargo.lock build.rs build_support assets 2>/dev/null)" ]]; then
+        commit="$commit + uncommitted changes"
+    fi
+    echo "$commit"
+}
+
+# build_baseline COMMIT: builds the relay at COMMIT with cargo build --release --locked, from a
+# copy of that commit's files in $BASELINE_SRC that is removed again once the binary is built.
+build_baseline() {
+    local commit="$1" root
+    root="$(pwd)"
+    rm -rf "$BASELINE_SRC"
+    BASELINE_SRC_MADE=1
+    mkdir -p "$BASELINE_SRC"
+    # --touch: the files are dated now, not at the commit, so cargo never mistakes the build
+    # of another commit left in $BASELINE_TARGET_DIR for an up-to-date one.
+    git archive --format=tar "$commit" | tar -x --touch -C "$BASELINE_SRC" ||
+        die "cannot extract commit $commit into $BASELINE_SRC"
+    (cd "$BASELINE_SRC" && CARGO_TARGET_DIR="$root/$BASELINE_TARGET_DIR" \
+        cargo build --release --locked --quiet "${RELAY_BUILD[@]}") ||
+        die "cannot build streampump at commit $commit"
+    remove_baseline_src
+}
+
+# spread VALUES...: "MEDIAN MIN MAX COUNT" of the numbers given, empty and null ones skipped
+# (the median of an even count is the mean of the middle two), or "null null null 0".
+spread() {
+    printf '%s\n' "$@" | awk '$1 != "" && $1 != "null"' | sort -g | awk '
+        { v[NR] = $1 }
+        END {
+            if (NR == 0) { print "null null null 0"; exit }
+            m = (NR % 2 == 1) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            print m, v[1], v[NR], NR
+        }'
+}
+
+# scaled VALUE DIVISOR: VALUE / DIVISOR, or null.
+scaled() {
+    if [[ -z "$1" || "$1" == null ]]; then echo null; else awk -v v="$1" -v d="$2" 'BEGIN { printf "%.6f\n", v / d }'; fi
+}
+
+# run_file SCENARIO SIDE ROUND: the JSON of one kept run (failed runs are renamed away).
+run_file() {
+    echo "$RUNS_DIR/cmp-$1-$2-$3.json"
+}
+
+# side_values SCENARIO SIDE KEY DIVISOR: KEY / DIVISOR from every kept run of SIDE, one a line.
+side_values() {
+    local round file
+    for round in $(seq 1 "$BENCH_ROUNDS"); do
+        file="$(run_file "$1" "$2" "$round")"
+        if [[ -f "$file" ]]; then
+            scaled "$(field "$file" "$3")" "$4"
+        fi
+    done
+}
+
+# round_ratios SCENARIO KEY: baseline / candidate for every round where both runs were kept.
+round_ratios() {
+    local round a b
+    for round in $(seq 1 "$BENCH_ROUNDS"); do
+        if [[ -f "$(run_file "$1" candidate "$round")" && -f "$(run_file "$1" baseline "$round")" ]]; then
+            a="$(field "$(run_file "$1" candidate "$round")" "$2")"
+            b="$(field "$(run_file "$1" baseline "$round")" "$2")"
+            awk -v a="$a" -v b="$b" 'BEGIN { if (a != "null" && b != "null" && a + 0 != 0) printf "%.6f\n", b / a }'
+        fi
+    done
+}
+
+# cell MEDIAN MIN MAX COUNT DECIMALS: "median (min–max)", or the median alone for one run.
+cell() {
+    if [[ "$4" == 0 ]]; then
+        echo "n/a"
+    elif [[ "$4" == 1 ]]; then
+        fmt "$1" "$5"
+    else
+        echo "$(fmt "$1" "$5") ($(fmt "$2" "$5")–$(fmt "$3" "$5"))"
+    fi
+}
+
+# baseline_table SCENARIO TITLE: the candidate and the baseline side by side in one scenario.
+baseline_table() {
+    local name="$1" title="$2"
+    echo "### $title"
+    echo
+    echo "| metric | candidate | baseline | baseline / candidate | per-round ratios |"
+    echo "|---|---:|---:|---:|---:|"
+    local key label decimals divisor values c_med c_min c_max c_n b_med b_min b_max b_n
+    local r_min r_max r_n ratios
+    while IFS='|' read -r key label decimals divisor; do
+        mapfile -t values < <(side_values "$name" candidate "$key" "$divisor")
+        read -r c_med c_min c_max c_n <<<"$(spread "${values[@]}")"
+        mapfile -t values < <(side_values "$name" baseline "$key" "$divisor")
+        read -r b_med b_min b_max b_n <<<"$(spread "${values[@]}")"
+        mapfile -t values < <(round_ratios "$name" "$key")
+        read -r _ r_min r_max r_n <<<"$(spread "${values[@]}")"
+        ratios="n/a"
+        if ((r_n == 1)); then
+            ratios="$(fmt "$r_min" 2)×"
+        elif ((r_n > 1)); then
+            ratios="$(fmt "$r_min" 2)–$(fmt "$r_max" 2)×"
+        fi
+        echo "| $label | $(cell "$c_med" "$c_min" "$c_max" "$c_n" "$decimals")" \
+            "| $(cell "$b_med" "$b_min" "$b_max" "$b_n" "$decimals")" \
+            "| $(ratio "$b_med" "$c_med") | $ratios |"
+    done <<'ROWS'
+latency_p50_ms|relay latency p50 (ms)|3|1
+latency_p99_ms|relay latency p99 (ms)|3|1
+cpu_ms_per_1000_fresh|server CPU ms per 1000 fresh frames|1|1
+rss_peak_kb|peak RSS (MB)|1|1024
+threads_peak|peak threads|0|1
+push_rtt_p50_ms|push round trip p50 (ms)|3|1
+push_rtt_p99_ms|push round trip p99 (ms)|3|1
+fresh_fps_mean|fresh frames/s per viewer, mean|2|1
+ROWS
+    local side kept push viewer round file
+    for side in candidate baseline; do
+        kept=0 push=0 viewer=0
+        for round in $(seq 1 "$BENCH_ROUNDS"); do
+            file="$(run_file "$name" "$side" "$round")"
+            if [[ -f "$file" ]]; then
+                kept=$((kept + 1))
+                push=$((push + $(field "$file" push_errors)))
+                viewer=$((viewer + $(field "$file" viewer_errors)))
+            fi
+        done
+        printf -v "kept_$side" '%s' "$kept of $BENCH_ROUNDS"
+        printf -v "errors_$side" '%s' "$push / $viewer"
+    done
+    # shellcheck disable=SC2154 # kept_* and errors_* are set through printf -v
+    {
+        echo "| push / viewer errors (kept runs, summed) | $errors_candidate | $errors_baseline | | |"
+        echo "| runs kept | $kept_candidate | $kept_baseline | | |"
+    }
+    echo
+}
+
+# baseline_only: BENCH_BASELINE=COMMIT, the working tree against COMMIT, in alternating rounds.
+baseline_only() {
+    [[ "$BENCH_ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a whole number of rounds, got '$BENCH_ROUNDS'"
+    git rev-parse --git-dir >/dev/null 2>&1 || die "BENCH_BASELINE needs a git checkout of streampump"
+    local baseline_full baseline_commit candidate_commit
+    baseline_full="$(git rev-parse --verify --quiet "$BENCH_BASELINE^{commit}")" ||
+        die "BENCH_BASELINE=$BENCH_BASELINE is not a commit of this repository"
+    baseline_commit="$(git rev-parse --short "$baseline_full")"
+    candidate_commit="$(tree_commit)"
+    local baseline_bin="$BASELINE_TARGET_DIR${RELAY_TARGET:+/$RELAY_TARGET}/release/streampump"
+
+    say "building the candidate ($candidate_commit, the working tree) and loadgen"
+    cargo build --release --locked --quiet "${RELAY_BUILD[@]}" ||
+        die "cannot build streampump${RELAY_TARGET:+ for $RELAY_TARGET (rustup target add $RELAY_TARGET)}"
+    cargo build --locked --profile bench-tool --example loadgen --quiet || die "cannot build loadgen"
+    say "building the baseline ($baseline_commit) in $BASELINE_SRC"
+    build_baseline "$baseline_full"
+    [[ -x "$baseline_bin" ]] || die "the baseline build left no $baseline_bin"
+
+    mkdir -p "$RUNS_DIR"
+    rm -f "$RUNS_DIR"/cmp-* "$BASELINE_REPORT.partial"
+    local cpu candidate_sum baseline_sum same=""
+    cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    candidate_sum="$(sha256sum "$RELAY_BIN" | cut -c1-12)"
+    baseline_sum="$(sha256sum "$baseline_bin" | cut -c1-12)"
+    if [[ "$candidate_sum" == "$baseline_sum" ]]; then
+        same=": the two binaries are identical, so every difference below is noise"
+    fi
+    {
+        echo "# streampump: candidate against baseline"
+        echo
+        echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), ${cpu:-unknown CPU}, $(nproc) cores," \
+            "command: \`BENCH_BASELINE=$BENCH_BASELINE BENCH_ROUNDS=$BENCH_ROUNDS BENCH_SECONDS=$BENCH_SECONDS${RELAY_TARGET:+ RELAY_TARGET=$RELAY_TARGET} bench/run.sh\`"
+        echo
+        echo "Candidate: $candidate_commit, the working tree ($RELAY_BIN). Baseline: $baseline_commit" \
+            "($baseline_bin). Both built with \`cargo build --release --locked\`; sha256" \
+            "$candidate_sum… and $baseline_sum…$same."
+        echo "$BENCH_ROUNDS round(s); in each, both binaries ran both loads, a fresh relay process per run" \
+            "(candidate on port $RELAY_PORT, baseline on $BASELINE_PORT), the candidate first in odd rounds and the" \
+            "baseline first in even ones; ${BENCH_SECONDS} s measured per run after 2 s of warm-up; loadgen shares the machine," \
+            "whose load average was $(cut -d' ' -f1-3 /proc/loadavg) at the start."
+        echo
+        echo "Each cell is the median over rounds (min–max); for an even number of rounds the median is the" \
+            "mean of the middle two. baseline / candidate divides the two medians: above 1 the candidate has the" \
+            "lower figure. Per-round ratios divide the two runs of the same round. Latency is push start → last" \
+            "byte of the part at a viewer. Thread counts are reported as measured, not judged."
+        echo
+    } | tee "$BASELINE_REPORT.partial"
+
+    local round spec name title flags relay_flags side bin port base
+    local order=() load=() extra=()
+    for round in $(seq 1 "$BENCH_ROUNDS"); do
+        if ((round % 2 == 1)); then order=(candidate baseline); else order=(baseline candidate); fi
+        for spec in "${BASELINE_SCENARIOS[@]}"; do
+            IFS='|' read -r name title flags relay_flags <<<"$spec"
+            read -ra load <<<"$flags"
+            read -ra extra <<<"$relay_flags"
+            for side in "${order[@]}"; do
+                if [[ "$side" == candidate ]]; then
+                    bin="$RELAY_BIN" port="$RELAY_PORT"
+                else
+                    bin="$baseline_bin" port="$BASELINE_PORT"
+                fi
+                base="$RUNS_DIR/cmp-$name-$side-$round"
+                start_server "$side" "$port" "$base.log" "$bin" --listen "127.0.0.1:$port" "${extra[@]}"
+                if ! run_loadgen "$side-$round" "cmp-$name" "$port" "$SERVER_PID" "${load[@]}" ||
+                    [[ "$(field "$base.json" server_lost)" == true ]]; then
+                    # Left out of the medians; the run's output stays for a closer look.
+                    FAILED_RUNS=$((FAILED_RUNS + 1))
+                    mv -f "$base.json" "$base.json.failed" 2>/dev/null || true
+                fi
+                stop_server
+            done
+        done
+    done
+
+    {
+        for spec in "${BASELINE_SCENARIOS[@]}"; do
+            IFS='|' read -r name title flags relay_flags <<<"$spec"
+            baseline_table "$name" "$title"
+            if [[ -n "$relay_flags" ]]; then
+                printf 'Both binaries ran with %s in this scenario.\n\n' "$relay_flags"
+            fi
+        done
+        if ((FAILED_RUNS > 0)); then
+            printf '%s run(s) failed and are left out above; see %s/cmp-*.txt.\n\n' "$FAILED_RUNS" "$RUNS_DIR"
+        fi
+        printf 'The whole command took %d min %02d s, builds included; load average at the end: %s.\n' \
+            $((SECONDS / 60)) $((SECONDS % 60)) "$(cut -d' ' -f1-3 /proc/loadavg)"
+    } | tee -a "$BASELINE_REPORT.partial"
+    mv "$BASELINE_REPORT.partial" "$BASELINE_REPORT"
+    say "written to $BASELINE_REPORT"
+    ((FAILED_RUNS == 0)) || die "$FAILED_RUNS run(s) failed"
+}
+
 main() {
     [[ "$BENCH_SECONDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SECONDS must be a whole number of seconds, got '$BENCH_SECONDS'"
     if [[ "${BENCH_ONLY:-}" == auth ]]; then
         auth_only
+        return
+    fi
+    if [[ -n "${BENCH_BASELINE:-}" ]]; then
+        baseline_only
         return
     fi
     command -v go >/dev/null 2>&1 ||
