@@ -97,25 +97,48 @@ fn idle_keep_alive_connections_are_closed_after_the_request_timeout() {
 }
 
 #[test]
-fn connections_over_the_cap_are_turned_away_at_once() {
+fn connections_over_the_cap_are_turned_away_at_once_when_all_are_busy() {
     let relay = Relay::start(&["--max-connections", "4", "--request-timeout", "60s"]);
-    let idle: Vec<TcpStream> = (0..4).map(|_| relay.connect()).collect();
-    eventually(Duration::from_secs(10), "4 connection threads", || {
-        relay.threads() >= THREADS_AT_REST + 4
-    });
-    // Well before the 60 s request timeout, a fifth gets its 503 and is closed.
+    relay.push_ok("cam", &jpeg(8, 8, 7, 2_000));
+    let mut viewers: Vec<_> = (0..4)
+        .map(|_| relay.stream("/live.mjpeg?device_id=cam"))
+        .collect();
+    for viewer in &mut viewers {
+        viewer.next_part();
+    }
     let mut fifth = relay.connect();
     let answer = closed_within(&mut fifth, Duration::from_secs(5));
     let text = String::from_utf8_lossy(&answer);
     assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
     assert!(text.contains("\r\nRetry-After: 5\r\n"), "{text}");
     assert!(text.contains("--max-connections"), "{text}");
-    assert!(idle.iter().all(|connection| !has_answer(connection)));
-    drop(idle);
+    // The streams were not touched.
+    for viewer in &mut viewers {
+        viewer.next_part();
+    }
+    drop(viewers);
     eventually(Duration::from_secs(10), "threads back to rest", || {
         relay.threads() <= THREADS_AT_REST
     });
     assert_serves_normally(&relay);
+}
+
+#[test]
+fn at_the_cap_the_longest_waiting_connection_makes_room() {
+    let relay = Relay::start(&["--max-connections", "4", "--request-timeout", "60s"]);
+    let mut idle: Vec<TcpStream> = Vec::new();
+    for _ in 0..4 {
+        idle.push(relay.connect());
+        // Each waits a little longer than the next, and all longer than the reclaim delay.
+        thread::sleep(Duration::from_millis(400));
+    }
+    thread::sleep(Duration::from_millis(700));
+    // Well before the 60 s request timeout, a newcomer is served...
+    assert_eq!(relay.get("/healthz").status, 200);
+    // ...in place of the connection that had waited longest, closed without a word.
+    let oldest = closed_within(&mut idle[0], Duration::from_secs(5));
+    assert!(oldest.is_empty());
+    assert!(idle[1..].iter().all(|connection| !has_answer(connection)));
 }
 
 #[test]

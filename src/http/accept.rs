@@ -17,8 +17,9 @@
 //!   the write timeout can even start. A few frames' worth bounds both and costs no throughput
 //!   on a LAN.
 //!
-//! Past `--max-connections` open connections, a new one gets a short 503 written without
-//! blocking and is closed at once: no thread is started for it. A thread that cannot be
+//! Past `--max-connections` open connections, the one that has waited longest for a request
+//! head makes room (see `connection`); if none is waiting, the newcomer gets a short 503
+//! written without blocking and is closed at once: no thread is started for it. A thread that cannot be
 //! started refuses its connection the same way, and the relay goes on.
 
 use std::io;
@@ -106,7 +107,7 @@ fn admit(
         log::debug!("{peer}: cannot set socket options: {error}");
         return;
     }
-    if load.open() >= settings.max_connections {
+    if load.open() >= settings.max_connections && !load.reclaim_waiting(connection::RECLAIM_AFTER) {
         let refusal = Refusal::new(
             Reason::ConnectionLimit,
             format!(

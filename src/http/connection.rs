@@ -10,6 +10,12 @@
 //! its next request, and a head gets the same from its first byte (then a 408); a body gets
 //! `--push-timeout` (see `body`); writes are bounded by the socket's write timeout.
 //!
+//! A connection waiting for a head holds a thread but does no work, so it is the first to go
+//! when the connection limit is reached: a newcomer then closes the connection that has waited
+//! longest (and at least [`RECLAIM_AFTER`]) instead of being turned away. Streams and uploads
+//! in progress are never closed for a newcomer, and a client trickling heads (slowloris) cannot
+//! keep phones and viewers out by holding every slot.
+//!
 //! A connection closes after an answer whenever its request asked for it, the answer says so,
 //! or the body was not read to its end. In the last case the client may still be sending, and
 //! closing a socket with unread data makes the kernel send a reset that can destroy the answer
@@ -22,6 +28,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+
 use crate::http::body::{Body, Framing};
 use crate::http::head::{Head, Version};
 use crate::http::input::{Input, Wire};
@@ -30,6 +38,9 @@ use crate::refusal::{Reason, Refusal};
 
 /// Longest time spent discarding what a client still sends after its answer, before closing.
 pub const LINGER: Duration = Duration::from_secs(2);
+/// A connection waiting this long for its head may be closed to make room for a newcomer: a
+/// phone on a weak Wi-Fi sends a head well within it.
+pub const RECLAIM_AFTER: Duration = Duration::from_secs(1);
 
 /// What the connection layer asks of the application above it.
 pub trait Service: Send + Sync + 'static {
@@ -58,14 +69,54 @@ pub struct Timeouts {
     pub body: Duration,
 }
 
-/// Connections open and requests being served, for `/metrics` and the connection limit.
-#[derive(Debug, Default)]
+/// Connections open and requests being served, for `/metrics` and the connection limit, and
+/// the connections waiting for a head, which the limit may reclaim.
+#[derive(Default)]
 pub struct Load {
     open: AtomicUsize,
     busy: AtomicUsize,
+    waiting: Mutex<Vec<Waiting>>,
+    next_waiting: AtomicUsize,
+}
+
+/// A connection waiting for its next request head, since when.
+struct Waiting {
+    id: usize,
+    since: Instant,
+    wire: Arc<dyn Wire>,
 }
 
 impl Load {
+    /// Closes the connection that has waited longest for a head, if one has waited at least
+    /// `after`; returns whether one was closed.
+    pub fn reclaim_waiting(&self, after: Duration) -> bool {
+        let mut waiting = self.waiting.lock();
+        let oldest = waiting
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, entry)| entry.since)
+            .filter(|(_, entry)| entry.since.elapsed() >= after)
+            .map(|(index, _)| index);
+        let Some(index) = oldest else {
+            return false;
+        };
+        let reclaimed = waiting.swap_remove(index);
+        drop(waiting);
+        reclaimed.wire.shutdown(Shutdown::Both);
+        true
+    }
+
+    /// Lists a connection as waiting for a head until the guard is dropped.
+    fn waiting_for_head<'a>(&'a self, wire: &Arc<dyn Wire>) -> WaitingGuard<'a> {
+        let id = self.next_waiting.fetch_add(1, Ordering::Relaxed);
+        self.waiting.lock().push(Waiting {
+            id,
+            since: Instant::now(),
+            wire: Arc::clone(wire),
+        });
+        WaitingGuard { load: self, id }
+    }
+
     pub fn open(&self) -> usize {
         self.open.load(Ordering::Relaxed)
     }
@@ -82,6 +133,21 @@ impl Load {
 
     fn serving(self: &Arc<Self>) -> Counted {
         Counted::new(Arc::clone(self), |load| &load.busy)
+    }
+}
+
+/// Takes a connection off the waiting list (if the limit has not reclaimed it meanwhile).
+struct WaitingGuard<'a> {
+    load: &'a Load,
+    id: usize,
+}
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self.load.waiting.lock();
+        if let Some(index) = waiting.iter().position(|entry| entry.id == self.id) {
+            waiting.swap_remove(index);
+        }
     }
 }
 
@@ -181,7 +247,10 @@ pub fn serve(
 ) {
     let mut input = Input::new(Arc::clone(&wire));
     loop {
-        let head = match read_head(&mut input, timeouts.request) {
+        let waiting = load.waiting_for_head(&wire);
+        let head = read_head(&mut input, timeouts.request);
+        drop(waiting);
+        let head = match head {
             Ok(Some(head)) => head,
             Ok(None) => return,
             Err(refusal) => return refuse(&mut input, &refusal, Version::Http11, peer, service),
