@@ -84,6 +84,8 @@ mod resources;
 mod scale;
 #[path = "abuse/soak.rs"]
 mod soak;
+#[path = "abuse/sockets.rs"]
+mod sockets;
 #[path = "abuse/trial.rs"]
 mod trial;
 #[path = "abuse/viewers.rs"]
