@@ -1,31 +1,33 @@
 //! Attack 6: requests no well-behaved client sends, each answered with a status or a close.
 //!
-//! These probe the parser the relay gets from tiny_http (garbage, HTTP/2, bare LF, huge and
-//! countless headers, unknown methods) and the relay's own URL decoding (percent-encoded
-//! path tricks in device ids). The answer to each is recorded; device ids made only of dots
-//! (`.`, `..`, `%2e%2e`) must be answered 400, as a push and as a stream. Beyond the answers,
-//! the trial checks afterwards that no trick created a device with a name it should not have
-//! and that nothing is left behind, with one known exception: tiny_http deadlocks the
-//! connection thread of a request line whose version is above HTTP/1.1, and each such
-//! connection keeps one thread and two descriptors for the life of the process (the relay
-//! counts them and exits for a restart past 64, as its README says). Those are sent exactly
-//! [`HTTP2_REPEATS`] times per kind at either scale, far below that restart, and the recovery
-//! check allows exactly one thread and two descriptors for each of them, no more.
+//! These probe the relay's request parsing (garbage, HTTP/2, bare LF, huge and countless
+//! headers, a missing or doubled `Host`, unknown methods) and its URL decoding
+//! (percent-encoded path tricks in device ids). The answer to each is recorded, and where
+//! HTTP/1.1 says what it must be, it must be that every time: a head that does not parse
+//! (TLS or binary noise) or a request target with bytes beyond ASCII is answered 400, an
+//! HTTP/1.1 request without exactly one `Host` too; a head over the relay's 8 KiB buffer or
+//! with more than 64 header lines 431; a request line of a version other than HTTP/1.0 and
+//! 1.1 (`HTTP/2.0`, the HTTP/2 connection preface) 505, and such a line must cost nothing
+//! once answered; device ids made only of dots (`.`, `..`, `%2e%2e`) 400, as a push and as a
+//! stream. Beyond the answers, the trial checks afterwards that no trick created a device
+//! with a name it should not have and that nothing at all is left behind.
 //!
-//! Every request goes out at once, each case `malformed_repeats` times, and the answers are
-//! collected against one deadline (`--request-timeout` plus a margin), so a case that is never
-//! answered costs that wait once, not once per connection.
+//! Requests go out together, each case `malformed_repeats` times, as many cases at once as
+//! keep the connections under [`exchange::AT_ONCE`] (the relay's connection cap must not be
+//! what answers them), and the answers of each group are collected against one deadline
+//! (`--request-timeout` plus a margin), so a case that is never answered costs that wait once
+//! per group, not once per connection.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::exchange;
 use crate::frames::Frame;
 use crate::http::{self, Target};
 use crate::load::{Shape, FRAME_BYTES};
 use crate::probe;
-use crate::resources::Leftover;
 use crate::scale::Scale;
 use crate::trial::{self, Outcome, Row, Subject};
 
@@ -33,17 +35,12 @@ use crate::trial::{self, Outcome, Row, Subject};
 /// request: a request it cannot parse may legitimately wait for that timeout, so `closed`
 /// in the report can mean either at once or by the timeout, and `no answer` means neither.
 const ANSWER_MARGIN: Duration = Duration::from_secs(3);
-/// How many times each HTTP/2 request line is sent, at either scale: every one of them pins a
-/// thread and two descriptors until the relay restarts, which it does past 64.
-const HTTP2_REPEATS: usize = 5;
 
 /// A malformed request: a label for the report and the bytes sent.
 struct Case {
     label: String,
     bytes: Vec<u8>,
     expect: Expect,
-    /// A request line above HTTP/1.1, which strands its connection in tiny_http for good.
-    http2: bool,
 }
 
 /// What the relay must answer.
@@ -63,7 +60,6 @@ fn case(label: &str, bytes: impl Into<Vec<u8>>) -> Case {
         label: label.to_string(),
         bytes: bytes.into(),
         expect: Expect::Anything,
-        http2: false,
     }
 }
 
@@ -75,30 +71,17 @@ fn refused(label: &str, bytes: impl Into<Vec<u8>>) -> Case {
     }
 }
 
+/// A case the relay must answer with `status`, every time.
+fn must(status: u16, label: &str, bytes: impl Into<Vec<u8>>) -> Case {
+    Case {
+        expect: Expect::Status(status),
+        ..case(label, bytes)
+    }
+}
+
 /// A case the relay must answer 400, every time.
 fn bad_request(label: &str, bytes: impl Into<Vec<u8>>) -> Case {
-    Case {
-        expect: Expect::Status(400),
-        ..case(label, bytes)
-    }
-}
-
-/// A request line above HTTP/1.1.
-fn http2(label: &str, bytes: impl Into<Vec<u8>>) -> Case {
-    Case {
-        http2: true,
-        ..case(label, bytes)
-    }
-}
-
-impl Case {
-    fn repeats(&self, scale: &Scale) -> usize {
-        if self.http2 {
-            HTTP2_REPEATS
-        } else {
-            scale.malformed_repeats
-        }
-    }
+    must(400, label, bytes)
 }
 
 /// A push of a valid JPEG to `path`.
@@ -133,13 +116,13 @@ fn cases() -> Vec<Case> {
             .collect::<String>()
     );
     let mut cases = vec![
-        case("TLS ClientHello bytes", tls_hello),
-        case("4 KB of binary noise", noise),
-        case(
+        bad_request("TLS ClientHello bytes", tls_hello),
+        bad_request("4 KB of binary noise", noise),
+        bad_request(
             "non-ASCII URL (UTF-8 `caméra`)",
             format!("GET /live.mjpeg?device_id=caméra HTTP/1.1\r\n{close}"),
         ),
-        case(
+        bad_request(
             "non-ASCII URL (raw bytes FF FE)",
             [
                 &b"GET /snapshot.jpg?device_id=\xFF\xFE HTTP/1.1\r\n"[..],
@@ -151,13 +134,22 @@ fn cases() -> Vec<Case> {
             "LF-only line endings",
             "GET /healthz HTTP/1.1\nHost: t\nConnection: close\n\n",
         ),
-        http2("`GET / HTTP/2.0`", "GET / HTTP/2.0\r\nHost: t\r\n\r\n"),
-        http2(
+        must(505, "`GET / HTTP/2.0`", "GET / HTTP/2.0\r\nHost: t\r\n\r\n"),
+        must(
+            505,
             "HTTP/2 preface `PRI * HTTP/2.0`",
             "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
         ),
-        refused("1 MB header line", big_header),
-        refused("10,000 headers", many_headers),
+        must(431, "1 MB header line", big_header),
+        must(431, "10,000 headers", many_headers),
+        bad_request(
+            "HTTP/1.1 without `Host`",
+            "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n",
+        ),
+        bad_request(
+            "two `Host` headers",
+            format!("GET /healthz HTTP/1.1\r\nHost: a\r\n{close}"),
+        ),
         case(
             "unknown method `BREW /pump_push/cam_0`",
             format!("BREW /pump_push/cam_0 HTTP/1.1\r\nContent-Length: 0\r\n{close}"),
@@ -202,12 +194,10 @@ pub fn malformed_requests(scale: &Scale) -> Row {
     let relay = trial::start_relay(scale);
     let subject = Subject::new(relay.pid(), relay.addr);
     let cases = cases();
-    let http2_kinds = cases.iter().filter(|case| case.http2).count();
     let what = format!(
         "{} kinds of malformed request (garbage, non-ASCII URL, bare LF, HTTP/2, 1 MB header \
-         line, 10,000 headers, unknown method, percent-encoded device-id tricks, ids made only \
-         of dots), each sent {} times at once ({http2_kinds} HTTP/2 kinds {HTTP2_REPEATS} \
-         times); answers below",
+         line, 10,000 headers, missing or doubled Host, unknown method, percent-encoded \
+         device-id tricks, ids made only of dots), each sent {} times at once; answers below",
         cases.len(),
         scale.malformed_repeats
     );
@@ -221,7 +211,12 @@ pub fn malformed_requests(scale: &Scale) -> Row {
         |context| {
             let target = context.target();
             let answer_within = scale.request_timeout + ANSWER_MARGIN;
-            let sent = send_all(target, &cases, scale, answer_within);
+            // Whole cases at a time, up to AT_ONCE connections: under the connection cap.
+            let group = (exchange::AT_ONCE / scale.malformed_repeats).max(1);
+            let sent: Vec<Sent> = cases
+                .chunks(group)
+                .flat_map(|group| send_all(target, group, scale, answer_within))
+                .collect();
             let answers: Vec<String> = sent.iter().map(|s| s.summary()).collect();
             let mut findings = Vec::new();
             let mut failures = Vec::new();
@@ -266,28 +261,11 @@ pub fn malformed_requests(scale: &Scale) -> Row {
             if !strangers.is_empty() {
                 details += &format!("\nDevices created by the tricks: {strangers:?}\n");
             }
-            // Only the lines that reached the relay strand anything.
-            let stranded: usize = cases
-                .iter()
-                .zip(&sent)
-                .filter(|(case, _)| case.http2)
-                .map(|(_, sent)| sent.delivered)
-                .sum();
-            let stranded = stranded as u64;
             Outcome {
                 notes: "answers in the table below".to_string(),
                 details: Some(details),
                 failures,
                 findings,
-                leftover: (stranded > 0).then(|| Leftover {
-                    threads: stranded,
-                    fds: 2 * stranded,
-                    why: format!(
-                        "{stranded} HTTP/2 request lines leave {stranded} threads and {} fds, \
-                         a known tiny_http hazard",
-                        2 * stranded
-                    ),
-                }),
                 starves_pushers: false,
             }
         },
@@ -298,8 +276,6 @@ pub fn malformed_requests(scale: &Scale) -> Row {
 struct Sent {
     /// Answers by kind: a status code, `closed`, `no answer`, a connect failure.
     answers: BTreeMap<String, usize>,
-    /// Copies whose bytes reached the relay.
-    delivered: usize,
 }
 
 impl Sent {
@@ -326,7 +302,7 @@ impl Sent {
 fn send_all(target: &Target, cases: &[Case], scale: &Scale, within: Duration) -> Vec<Sent> {
     let mut sent: Vec<(usize, Result<TcpStream, String>)> = Vec::new();
     for (index, case) in cases.iter().enumerate() {
-        for _ in 0..case.repeats(scale) {
+        for _ in 0..scale.malformed_repeats {
             sent.push((index, send(target, &case.bytes)));
         }
     }
@@ -334,15 +310,11 @@ fn send_all(target: &Target, cases: &[Case], scale: &Scale, within: Duration) ->
     let mut results: Vec<Sent> = (0..cases.len())
         .map(|_| Sent {
             answers: BTreeMap::new(),
-            delivered: 0,
         })
         .collect();
     for (index, stream) in sent {
         let answer = match stream {
-            Ok(stream) => {
-                results[index].delivered += 1;
-                probe::answer_by(stream, deadline)
-            }
+            Ok(stream) => probe::answer_by(stream, deadline),
             Err(failure) => failure,
         };
         *results[index].answers.entry(answer).or_default() += 1;

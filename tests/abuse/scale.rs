@@ -46,8 +46,7 @@ pub struct Scale {
     pub cut_pushes: usize,
     pub short_pushes: usize,
     pub absurd_pushes: usize,
-    /// Attack 6: how many times each malformed request is sent (HTTP/2 request lines, which
-    /// pin a thread each until the relay restarts, a fixed 5 times at either scale).
+    /// Attack 6: how many times each malformed request is sent.
     pub malformed_repeats: usize,
     /// Attack 7: the relay's descriptor limit, connections opened against it, how long they
     /// are held, and how soon the relay must serve again by itself.
@@ -55,7 +54,29 @@ pub struct Scale {
     pub fd_connections: usize,
     pub fd_hold: Duration,
     pub fd_recover: Duration,
+    /// Attack 8: connections that pipeline requests and never read, and requests on each.
+    pub pipelined_connections: usize,
+    pub pipelined_requests: usize,
+    /// Attack 9: requests declaring a 1 TiB body, all open at once, spread over every route.
+    pub huge_bodies: usize,
+    /// Attack 10: HTTP/2 request lines and connection prefaces sent in all.
+    pub http2_lines: usize,
+    /// Attack 11: how many times each oversized head is sent at once, and heads trickled a
+    /// byte a second.
+    pub head_floods: usize,
+    pub slow_heads: usize,
+    /// Attack 12: how many times each smuggling attempt is sent.
+    pub smuggling_repeats: usize,
+    /// Attack 13: how many times each injection attempt is sent.
+    pub injection_repeats: usize,
+    /// Attack 14: the relay's `--max-connections` (`None`: its default of 256), and new
+    /// connections that ask for something once it is full.
+    pub connection_cap: Option<usize>,
+    pub over_cap: usize,
 }
+
+/// The relay's default `--request-timeout`, in effect with [`Scale::patient_relay_args`].
+pub const PATIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The timeouts the suite asks for at quick scale.
 const QUICK_TIMEOUTS: [(&str, &str); 3] = [
@@ -102,6 +123,16 @@ impl Scale {
                 fd_connections: 400,
                 fd_hold: secs(5),
                 fd_recover: secs(30),
+                pipelined_connections: 4,
+                pipelined_requests: 5_000,
+                huge_bodies: 500,
+                http2_lines: 1_000,
+                head_floods: 50,
+                slow_heads: 100,
+                smuggling_repeats: 20,
+                injection_repeats: 5,
+                connection_cap: None,
+                over_cap: 50,
             }
         } else {
             Scale {
@@ -130,6 +161,16 @@ impl Scale {
                 fd_connections: 400,
                 fd_hold: secs(2),
                 fd_recover: secs(30),
+                pipelined_connections: 4,
+                pipelined_requests: 1_000,
+                huge_bodies: 200,
+                http2_lines: 300,
+                head_floods: 10,
+                slow_heads: 20,
+                smuggling_repeats: 3,
+                injection_repeats: 1,
+                connection_cap: Some(64),
+                over_cap: 10,
             }
         }
     }
@@ -154,6 +195,21 @@ impl Scale {
             .filter(|(flag, _)| relay_has_timeouts() || *flag == "--write-timeout")
             .flat_map(|(flag, value)| [flag.to_string(), value.to_string()])
             .collect()
+    }
+
+    /// Flags for a relay whose request and push timeouts stay at their defaults (10 s and
+    /// 60 s) at either scale: for attacks that tell a connection the relay closes at once
+    /// from one it keeps until a timeout ([`PATIENT_REQUEST_TIMEOUT`]). Only the quick scale's
+    /// `--write-timeout` is kept, for viewers that stall.
+    pub fn patient_relay_args(&self) -> Vec<String> {
+        let mut args = self.relay_args();
+        if let Some(at) = args.iter().position(|arg| arg == "--request-timeout") {
+            args.drain(at..at + 2);
+        }
+        if let Some(at) = args.iter().position(|arg| arg == "--push-timeout") {
+            args.drain(at..at + 2);
+        }
+        args
     }
 
     /// One line on the relay's settings, for the report.

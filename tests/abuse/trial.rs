@@ -1,35 +1,54 @@
 //! One attack's trial, the same for every attack: normal load, a baseline phase, the attack
-//! while a second phase measures, then a third phase while the relay must recover.
+//! while a second phase measures (for at least a phase's length, however short the attack),
+//! then a third phase while the relay must recover.
 //!
 //! Recovery is judged from the moment the attack lets go of its connections: first the relay
-//! must serve (a fresh viewer gets a live frame, `/api/devices` answers), then its threads,
-//! descriptors and memory must come back within [`Allowance::AFTER_ATTACK`] of the baseline
-//! (plus exactly what the attack declares it leaves behind for good, a [`Leftover`]), polled
-//! until the scale's deadline.
+//! must serve (a fresh viewer gets a live frame, `/api/devices` answers), then its threads and
+//! descriptors must come back to the baseline exactly and its memory within
+//! [`Allowance::AFTER_ATTACK`] of it, polled until the scale's deadline. No attack may leave
+//! anything behind for good.
+//!
+//! At full scale the normal viewers must also have kept the pace during the attack: a median of
+//! at least [`MIN_FPS_DURING`] fresh frames per second and a push-to-arrival p99 under
+//! [`MAX_P99_MS_DURING`] (unless the attack is one allowed to take the pushers' connections and
+//! did). At quick scale (a debug build, two attacks side by side on a shared machine) those
+//! figures are recorded, not judged.
 //!
 //! The normal pushers' lost connections are counted per phase: before (from the moment every
 //! device had a push accepted until the attack starts), during and after. Before the attack
 //! the relay must not have closed a single one of them; during and after an attack some may
-//! legitimately be lost (a relay out of descriptors), so those are reported, not judged. Everything that goes wrong is collected rather than
-//! asserted on the spot, so the report row is complete; [`crate::report::finish`] asserts.
+//! legitimately be lost (a relay out of descriptors), so those are reported, not judged.
+//! Everything that goes wrong is collected rather than asserted on the spot, so the report row
+//! is complete; [`crate::report::finish`] asserts.
 
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::http::Target;
 use crate::load::{device_id, NormalLoad, PhaseFigures, Shape};
-use crate::resources::{Allowance, Leftover, PeakSampler, Usage};
+use crate::resources::{Allowance, PeakSampler, Usage};
 use crate::scale::Scale;
 use crate::stats::Tally;
 use crate::support::Relay;
+use crate::THREAD_STACK_BYTES;
 
 /// Between two readings of the relay's holdings while waiting for them to come down.
 const POLL: Duration = Duration::from_millis(100);
 /// Between two attempts at a fresh viewer while the relay is not serving.
 const RETRY_SERVING: Duration = Duration::from_millis(200);
+/// At full scale, the normal viewers' median frame rate during an attack must be at least
+/// this (the load pushes 15 fps)...
+pub const MIN_FPS_DURING: f64 = 14.0;
+/// ...and their push-to-arrival latency p99 below this many milliseconds.
+pub const MAX_P99_MS_DURING: f64 = 20.0;
 
 /// Starts the relay with the scale's flags.
 pub fn start_relay(scale: &Scale) -> Relay {
-    let args = scale.relay_args();
+    start_relay_with(scale.relay_args())
+}
+
+/// Starts the relay with exactly these flags (besides `--listen`).
+pub fn start_relay_with(args: Vec<String>) -> Relay {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Relay::start(&args)
 }
@@ -52,6 +71,8 @@ pub struct Context<'a> {
     pub subject: &'a Subject,
     pub scale: &'a Scale,
     pub load: &'a NormalLoad,
+    /// The relay's holdings under the normal load just before the attack.
+    pub baseline: Usage,
 }
 
 impl Context<'_> {
@@ -76,8 +97,6 @@ pub struct Outcome {
     /// Questionable behaviour worth reading about that is not a failure (it depends on
     /// timing or is a matter of policy).
     pub findings: Vec<String>,
-    /// What the attack is known to leave in the relay for good, allowed in the recovery check.
-    pub leftover: Option<Leftover>,
     /// The attack takes what a kept-alive pusher needs (descriptor exhaustion), so the normal
     /// pushers may lose their connections while it lasts; otherwise that is a failure.
     pub starves_pushers: bool,
@@ -98,8 +117,6 @@ pub struct Row {
     pub peak: Usage,
     /// The last reading after the attack; `None` if the relay had exited.
     pub after_usage: Option<Usage>,
-    /// How far above the baseline the recovery check allowed the relay to stay.
-    pub allowance: Allowance,
     /// Failed pushes of the normal load over the whole trial. Recorded, not judged: what a
     /// lost push costs shows in the viewers' figures.
     pub pusher_failures: Tally,
@@ -142,13 +159,30 @@ pub fn run(
         subject,
         scale,
         load: &load,
+        baseline,
     });
     let attack_end = Instant::now();
-    let during = during_run.finish();
-
-    let after_run = load.phase();
-    let allowance = Allowance::AFTER_ATTACK.plus(outcome.leftover.as_ref());
-    let recovery = await_recovery(subject, baseline, allowance, attack_end + scale.recovery);
+    // Recovery is checked from the attack's end, while the viewers' window stays open for at
+    // least a phase: an attack over in a fraction of a second would otherwise leave a window
+    // too short for its frame rate and latency to mean anything.
+    let (during, after_run, recovery) = thread::scope(|scope| {
+        let recovering = thread::Builder::new()
+            .name("abuse-recovery".into())
+            .stack_size(THREAD_STACK_BYTES)
+            .spawn_scoped(scope, || {
+                await_recovery(
+                    subject,
+                    baseline,
+                    Allowance::AFTER_ATTACK,
+                    attack_end + scale.recovery,
+                )
+            })
+            .expect("start the recovery check");
+        let during = during_run.finish_after(scale.phase);
+        let after_run = load.phase();
+        let recovery = recovering.join().expect("the recovery check panicked");
+        (during, after_run, recovery)
+    });
     let after = after_run.finish_after(scale.phase);
     let peak = sampler.finish();
     let (log, ready_at) = (std::sync::Arc::clone(&load.log), load.ready_at);
@@ -199,6 +233,12 @@ pub fn run(
             pusher_reconnects[2]
         ));
     }
+    // A pusher that lost its connection to an attack allowed to take it (descriptor
+    // exhaustion) has no frames for its viewers: their pace is then not the relay's to keep.
+    let pushers_starved = outcome.starves_pushers && pusher_reconnects[1].total() > 0;
+    if scale.full && !pushers_starved {
+        failures.extend(pace_failures(&during));
+    }
     failures.extend(outcome.failures.iter().cloned());
     let mut outcome = outcome;
     if during.fps_median < before.fps_median / 2.0 {
@@ -224,12 +264,31 @@ pub fn run(
         baseline,
         peak: peak_of(peak, baseline),
         after_usage: recovery.usage,
-        allowance,
         pusher_failures,
         pusher_reconnects,
         outcome,
         failures,
     }
+}
+
+/// Where the normal viewers fell below the pace the full run requires during an attack.
+fn pace_failures(during: &PhaseFigures) -> Vec<String> {
+    let mut failures = Vec::new();
+    if during.fps_median < MIN_FPS_DURING {
+        failures.push(format!(
+            "normal viewers got {:.1} fps (median) during the attack, below {MIN_FPS_DURING}",
+            during.fps_median
+        ));
+    }
+    match during.p99_ms {
+        Some(p99) if p99 < MAX_P99_MS_DURING => {}
+        Some(p99) => failures.push(format!(
+            "normal viewers' latency p99 was {p99:.2} ms during the attack, not under \
+             {MAX_P99_MS_DURING} ms"
+        )),
+        None => failures.push("no latency was measured during the attack".to_string()),
+    }
+    failures
 }
 
 /// The sampler misses nothing it could see, but an attack that did not raise a figure leaves
