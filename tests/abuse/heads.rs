@@ -3,8 +3,8 @@
 //! The relay reads a request head into one fixed buffer per connection (8 KiB, at most 64
 //! header lines), so a client cannot make it hold more for a head, however it sends it: a
 //! single long header line, a long request line, many header lines that add up to more than
-//! 8 KiB, more than 64 short ones, or ten thousand. Each must be answered 431 and its
-//! connection closed, and a head just inside both limits must still be served (so the limits
+//! 8 KiB, more than 64 short ones, or ten thousand. Each must be answered 431 (414 for the
+//! request line, as RFC 9112 asks) and its connection closed, and a head just inside both limits must still be served (so the limits
 //! are where they are said to be). Meanwhile [`Scale::slow_heads`] connections trickle a head
 //! a byte a second: the request timeout runs from a head's first byte, so each must be cut
 //! off within `--request-timeout` plus [`SLOW_MARGIN`] of it, however recently it sent a byte.
@@ -77,7 +77,8 @@ fn floods() -> Vec<Flood> {
                 "a".repeat(16 * 1024)
             )
             .into_bytes(),
-            status: 431,
+            // RFC 9112 §3: a request-target longer than the server parses is a 414.
+            status: 414,
         },
         Flood {
             label: "40 header lines of 250 bytes (10 KiB)",
