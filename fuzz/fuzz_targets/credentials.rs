@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use streampump::access::Secret;
 use streampump::access::credentials::Presented;
+use streampump::access::Secret;
 use streampump::logging::mask_tokens;
 
 fuzz_target!(|input: (&str, &str, &str)| {

@@ -20,7 +20,7 @@ use streampump::http::target::{percent_decode, BadTarget, RequestTarget};
 const PARAMS: [&str; 4] = ["device_id", "fps", "advance_headers", "action"];
 
 fuzz_target!(|data: &[u8]| {
-    // tiny_http only hands over targets that are valid UTF-8.
+    // The connection layer only hands over targets that are ASCII.
     let Ok(raw) = std::str::from_utf8(data) else {
         return;
     };

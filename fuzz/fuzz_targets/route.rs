@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use streampump::refusal::Extra;
 use streampump::relay::device_id::DeviceId;
 use streampump::web::routes::{route, Route};
 
@@ -27,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, target)) = data.split_first() else {
         return;
     };
-    // tiny_http only hands over targets that are valid UTF-8.
+    // The connection layer only hands over targets that are ASCII.
     let Ok(target) = std::str::from_utf8(target) else {
         return;
     };
@@ -36,17 +37,17 @@ fuzz_target!(|data: &[u8]| {
     match route(method, target) {
         Ok(accepted) => check_route(method, target, &accepted),
         Err(refusal) => {
+            let status = refusal.status();
             assert!(
-                matches!(refusal.status, 400 | 404 | 405),
-                "{method} {target:?}: status {}",
-                refusal.status
+                matches!(status, 400 | 404 | 405),
+                "{method} {target:?}: status {status}"
             );
             assert_eq!(
-                refusal.allow.is_some(),
-                refusal.status == 405,
+                matches!(refusal.extra, Some(Extra::Allow(_))),
+                status == 405,
                 "{method} {target:?}: Allow header and 405 go together"
             );
-            assert!(!refusal.reason.is_empty());
+            assert!(!refusal.message.is_empty());
         }
     }
 });
