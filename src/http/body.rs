@@ -176,8 +176,15 @@ impl<'c> Body<'c> {
             };
             match chunk {
                 Chunk::Done => return Ok(0),
-                Chunk::SizeLine => match httparse::parse_chunk_size(self.input.buffered()) {
-                    Ok(httparse::Status::Complete((used, size))) => {
+                Chunk::SizeLine => match chunk_line(self.input.buffered(), MAX_CHUNK_LINE)? {
+                    None => self.fill()?,
+                    Some(end) => {
+                        let line = &self.input.buffered()[..end + 2];
+                        let Ok(httparse::Status::Complete((used, size))) =
+                            httparse::parse_chunk_size(line)
+                        else {
+                            return Err(invalid("malformed chunk size"));
+                        };
                         self.input.consume(used);
                         self.state = State::Chunked(if size == 0 {
                             Chunk::Trailers(0)
@@ -185,15 +192,6 @@ impl<'c> Body<'c> {
                             Chunk::Data(size)
                         });
                     }
-                    Ok(httparse::Status::Partial)
-                        if self.input.buffered().len() < MAX_CHUNK_LINE =>
-                    {
-                        self.fill()?;
-                    }
-                    Ok(httparse::Status::Partial) => {
-                        return Err(invalid("chunk size line too long"))
-                    }
-                    Err(_) => return Err(invalid("malformed chunk size")),
                 },
                 Chunk::Data(left) => {
                     let wanted = out.len().min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -220,18 +218,27 @@ impl<'c> Body<'c> {
                     self.state = State::Chunked(Chunk::SizeLine);
                 }
                 Chunk::Trailers(seen) => {
-                    let buffered = self.input.buffered();
-                    match buffered.windows(2).position(|pair| pair == b"\r\n") {
+                    let room = MAX_TRAILER_BYTES.saturating_sub(seen);
+                    match chunk_line(self.input.buffered(), room)? {
+                        None => self.fill()?,
                         Some(0) => {
                             self.input.consume(2);
                             self.state = State::Chunked(Chunk::Done);
                         }
-                        Some(end) if seen + end + 2 <= MAX_TRAILER_BYTES => {
+                        Some(end) => {
+                            // Trailer fields are read and dropped, but only if they are fields:
+                            // a request line among them is a smuggling attempt.
+                            let line = &self.input.buffered()[..end];
+                            let name = line.split(|&byte| byte == b':').next().unwrap_or_default();
+                            if name.len() == line.len()
+                                || name.is_empty()
+                                || !name.iter().all(|&byte| byte.is_ascii_graphic())
+                            {
+                                return Err(invalid("malformed trailer field"));
+                            }
                             self.input.consume(end + 2);
                             self.state = State::Chunked(Chunk::Trailers(seen + end + 2));
                         }
-                        None if seen + buffered.len() < MAX_TRAILER_BYTES => self.fill()?,
-                        _ => return Err(invalid("trailer fields too long")),
                     }
                 }
             }
@@ -281,6 +288,27 @@ impl Read for Body<'_> {
             self.state = State::Broken;
         }
         result
+    }
+}
+
+/// Where the CRLF ending the line at the start of `buffered` is: `Ok(None)` until it has
+/// arrived. A line longer than `limit`, or with a bare CR, a bare LF or another control
+/// character in it, is refused: the body's framing must not depend on how a reader treats
+/// them.
+fn chunk_line(buffered: &[u8], limit: usize) -> io::Result<Option<usize>> {
+    let scanned = &buffered[..buffered.len().min(limit)];
+    match scanned
+        .iter()
+        .position(|&byte| byte.is_ascii_control() && byte != b'\t')
+    {
+        Some(at) if scanned[at] == b'\r' && scanned.get(at + 1) == Some(&b'\n') => Ok(Some(at)),
+        // A CR at the very end: its LF may be on its way.
+        Some(at) if scanned[at] == b'\r' && at + 1 == scanned.len() && scanned.len() < limit => {
+            Ok(None)
+        }
+        Some(_) => Err(invalid("a control character in a chunk line")),
+        None if scanned.len() >= limit => Err(invalid("chunk line too long")),
+        None => Ok(None),
     }
 }
 

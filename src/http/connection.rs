@@ -488,6 +488,27 @@ mod tests {
     }
 
     #[test]
+    fn bare_line_feeds_in_chunk_lines_and_trailers_are_refused() {
+        let head = "POST /read HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+        for body in [
+            "3;\nXX\r\nabc\r\n0\r\n\r\n",
+            "3\rX\r\nabc\r\n0\r\n\r\n",
+            "0\r\nX: a\n\r\nGET /hidden HTTP/1.1\r\nHost: h\r\n\r\n",
+            "0\r\nGET /hidden HTTP/1.1\r\n\r\n",
+        ] {
+            let text = format!("{head}{body}GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+            let answers = exchange(&[text.as_bytes()]);
+            assert_eq!(answers.len(), 1, "{body:?}: {answers:?}");
+            assert!(
+                answers[0].starts_with("1 400 Bad Request (close)|"),
+                "{body:?}"
+            );
+        }
+        let fine = format!("{head}3;name=value\r\nabc\r\n0\r\nX-T: 1\r\n\r\n");
+        assert_eq!(exchange(&[fine.as_bytes()]), ["1 200 OK|POST /read 3"]);
+    }
+
+    #[test]
     fn continue_is_sent_only_when_the_body_is_read() {
         let expect =
             b"POST /read HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
