@@ -37,6 +37,33 @@ pub fn set_send_buffer(stream: &TcpStream, bytes: usize) -> io::Result<()> {
     set_int(stream, libc::SOL_SOCKET, libc::SO_SNDBUF, bytes)
 }
 
+/// Makes closing the socket reset the connection at once (`SO_LINGER` with a zero timeout),
+/// throwing away whatever is still queued for a peer that stopped reading: otherwise the
+/// kernel keeps the socket and its send buffer (up to half a megabyte) for minutes after the
+/// relay has let go of it, retrying a peer that will never take it.
+pub fn set_abortive_close(stream: &TcpStream) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the descriptor is a live socket owned by `stream` for the whole call; `linger`
+    // is a live `struct linger`, the type and length SO_LINGER is defined with.
+    let result = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 fn seconds(duration: Duration) -> libc::c_int {
     libc::c_int::try_from(duration.as_secs().max(1)).unwrap_or(libc::c_int::MAX)
 }

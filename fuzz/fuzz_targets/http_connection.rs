@@ -94,6 +94,10 @@ impl Wire for Watched {
     fn shutdown(&self, how: Shutdown) {
         self.script.shutdown(how);
     }
+
+    fn abort(&self) {
+        self.script.abort();
+    }
 }
 
 /// Runs one connection over `pieces`; returns what was written and the pieces left unread.

@@ -23,7 +23,7 @@
 //! started refuses its connection the same way, and the relay goes on.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -32,6 +32,7 @@ use crate::http::connection::{self, Load, Service, Timeouts};
 use crate::http::head::Version;
 use crate::http::input::Wire;
 use crate::http::response::Response;
+use crate::http::socket::Socket;
 use crate::refusal::{Reason, Refusal};
 use crate::sys;
 
@@ -116,19 +117,20 @@ fn admit(
             ),
         );
         service.refused(&refusal, peer);
-        turn_away(stream, &refusal);
+        turn_away(Socket::new(stream, settings.write_timeout), &refusal);
         return;
     }
     let open = load.opened();
     let service = Arc::clone(service);
     let load = Arc::clone(load);
     let timeouts = settings.timeouts;
+    let write_timeout = settings.write_timeout;
     let started = thread::Builder::new()
         .name("sp-conn".into())
         .stack_size(settings.stack_bytes)
         .spawn(move || {
             let _open = open;
-            let wire: Arc<dyn Wire> = Arc::new(stream);
+            let wire: Arc<dyn Wire> = Arc::new(Socket::new(stream, write_timeout));
             connection::serve(wire, peer, &*service, timeouts, &load);
         });
     if let Err(error) = started {
@@ -145,13 +147,16 @@ fn configure(stream: &TcpStream, write_timeout: Duration) -> io::Result<()> {
 }
 
 /// Writes a refusal without waiting for the client, takes in whatever it already sent (so
-/// that closing does not reset the connection under the answer), and closes.
-fn turn_away(stream: TcpStream, refusal: &Refusal) {
-    if stream.set_nonblocking(true).is_err() {
+/// that closing does not reset the connection under the answer), and closes. A `HEAD` request
+/// that has already arrived gets the head alone.
+fn turn_away(socket: Socket, refusal: &Refusal) {
+    if socket.set_nonblocking().is_err() {
         return;
     }
-    let _ = Response::refusal(refusal).write_to(&stream, Version::Http11, false, false);
-    let _ = stream.shutdown(std::net::Shutdown::Write);
     let mut scratch = [0u8; 2048];
-    while matches!(io::Read::read(&mut &stream, &mut scratch), Ok(count) if count > 0) {}
+    let received = socket.read_now(&mut scratch);
+    let head_only = scratch[..received].starts_with(b"HEAD ");
+    let _ = Response::refusal(refusal).write_to(&socket, Version::Http11, head_only, false);
+    socket.shutdown(Shutdown::Write);
+    while socket.read_now(&mut scratch) > 0 {}
 }

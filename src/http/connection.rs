@@ -224,12 +224,14 @@ pub struct WireWriter<'a>(&'a dyn Wire);
 
 impl io::Write for WireWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.write_all(bytes)?;
+        self.write_all(bytes)?;
         Ok(bytes.len())
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.0.write_all(bytes)
+        self.0
+            .write_all(bytes)
+            .inspect_err(|error| abort_if_stalled(self.0, error))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -294,6 +296,7 @@ pub fn serve(
         drop(serving);
         if let Err(error) = written {
             log::debug!("{peer}: answer not delivered: {error}");
+            abort_if_stalled(&*wire, &error);
             return;
         }
         if !keep_alive {
@@ -302,6 +305,17 @@ pub fn serve(
             }
             return;
         }
+    }
+}
+
+/// A write that timed out means a peer that stopped reading: what it has not taken is thrown
+/// away when the connection closes, rather than held by the system for minutes.
+fn abort_if_stalled(wire: &dyn Wire, error: &io::Error) {
+    if matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    ) {
+        wire.abort();
     }
 }
 

@@ -9,14 +9,15 @@
 //! Each read sets the socket's receive timeout to what is left until its deadline, so a
 //! client that trickles a byte now and then cannot stretch a head or a body past it.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io;
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::http::head::MAX_HEAD_BYTES;
 
-/// What a connection runs over: a TCP socket, or in tests a scripted exchange. Shared by the
+/// What a connection runs over: a TCP socket (`socket::Socket`), or in tests a scripted
+/// exchange (`script::Script`). Shared by the
 /// connection's thread and whoever may end it from outside (`shutdown`).
 pub trait Wire: Send + Sync {
     /// One read that gives up at `deadline` with `TimedOut`. `Ok(0)` at the end of the stream.
@@ -24,38 +25,9 @@ pub trait Wire: Send + Sync {
     fn write_all(&self, bytes: &[u8]) -> io::Result<()>;
     /// Ends reading, writing or both at once, waking the connection's thread if it is blocked.
     fn shutdown(&self, how: Shutdown);
-}
-
-impl Wire for TcpStream {
-    fn read_by(&self, out: &mut [u8], deadline: Instant) -> io::Result<usize> {
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
-            }
-            self.set_read_timeout(Some(left))?;
-            match (&*self).read(out) {
-                Ok(count) => return Ok(count),
-                // A receive timeout shows as EAGAIN on Linux; the loop turns it into TimedOut
-                // once the deadline has really passed.
-                Err(error)
-                    if matches!(
-                        error.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
-                    ) => {}
-                Err(error) => return Err(error),
-            }
-        }
-    }
-
-    fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
-        Write::write_all(&mut &*self, bytes)
-    }
-
-    fn shutdown(&self, how: Shutdown) {
-        // A socket already shut down or reset by the peer has nothing left to end.
-        let _ = TcpStream::shutdown(self, how);
-    }
+    /// Makes the coming close discard what the peer has not taken (a peer that stopped
+    /// reading), instead of the system holding it for minutes.
+    fn abort(&self);
 }
 
 /// The read side of one connection.

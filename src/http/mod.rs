@@ -17,6 +17,7 @@ pub mod head;
 pub mod input;
 pub mod response;
 pub mod script;
+pub mod socket;
 pub mod target;
 
 pub use connection::{Reply, Request, Service};

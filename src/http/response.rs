@@ -231,6 +231,7 @@ mod tests {
             Ok(())
         }
         fn shutdown(&self, _: Shutdown) {}
+        fn abort(&self) {}
     }
 
     fn written(response: &Response, version: Version, head_only: bool, keep: bool) -> String {

@@ -70,4 +70,6 @@ impl Wire for Script {
             self.reads.lock().clear();
         }
     }
+
+    fn abort(&self) {}
 }

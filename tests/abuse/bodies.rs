@@ -176,7 +176,11 @@ fn answered_right(exchange: &Exchange, route: &Route) -> bool {
         return false;
     };
     if answer.status == 503 {
-        return answer.header("Retry-After").is_some() && answer.then_closed();
+        // The connection cap turns a connection away before reading its request, so a HEAD
+        // whose bytes had not arrived yet gets the 503's one-line body too.
+        let its_body = route.method == "HEAD"
+            && matches!(&answer.after, After::More(more) if more.starts_with(b"server busy"));
+        return answer.header("Retry-After").is_some() && (answer.then_closed() || its_body);
     }
     if answer.status != route.status {
         return false;
