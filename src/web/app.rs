@@ -5,6 +5,7 @@
 //! refusal is counted before its answer goes out, so a client reading `/metrics` right after
 //! its answer already sees it.
 
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use crate::access::Need;
 use crate::config::Config;
 use crate::http::body::{Body, Framing};
 use crate::http::connection::Load;
+use crate::http::head::Version;
 use crate::http::input::Wire;
 use crate::http::{Headers, Reply, Request, Response, Service};
 use crate::refusal::{Reason, Refusal};
@@ -93,6 +95,14 @@ impl App {
             .headers(request.header("Origin"), preflight_methods)
     }
 
+    /// A page, or the 406 (with its `Vary`) for a client that does not take gzip.
+    fn page(&self, request: &Request<'_>, page: &pages::Page) -> Result<Response, Reply> {
+        pages::serve(request.header("Accept-Encoding"), page).map_err(|(refusal, vary)| {
+            self.counters.reject(refusal.reason);
+            Reply::Answer(Response::refusal(&refusal).with_header("Vary", vary))
+        })
+    }
+
     fn push(&self, request: &mut Request<'_>, device: &DeviceId) -> Result<(), Refusal> {
         let limits = Limits {
             uploads: &self.uploads,
@@ -121,10 +131,10 @@ impl App {
         head_only: bool,
         cors: &Headers,
     ) -> Reply {
-        let http_10 = request.version() == crate::http::head::Version::Http10;
+        let http_10 = request.version() == Version::Http10;
         if head_only {
             let head = mjpeg::response_head(http_10, true, cors.as_str());
-            if let Err(error) = std::io::Write::write_all(&mut request.writer(), head.as_bytes()) {
+            if let Err(error) = request.writer().write_all(head.as_bytes()) {
                 log::debug!("{device}: HEAD answer not delivered: {error}");
             }
             return Reply::Streamed;
@@ -264,24 +274,14 @@ impl Service for App {
     }
 }
 
-impl App {
-    /// A page, or the 406 (with its `Vary`) for a client that does not take gzip.
-    fn page(&self, request: &Request<'_>, page: &pages::Page) -> Result<Response, Reply> {
-        pages::serve(request.header("Accept-Encoding"), page).map_err(|(refusal, vary)| {
-            self.counters.reject(refusal.reason);
-            Reply::Answer(Response::refusal(&refusal).with_header("Vary", vary))
-        })
-    }
-}
-
 /// A push's body as the relay sees it.
 struct Pushed<'b, 'c> {
     body: &'b mut Body<'c>,
     timeout: Duration,
 }
 
-impl std::io::Read for Pushed<'_, '_> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+impl Read for Pushed<'_, '_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         self.body.read(out)
     }
 }
