@@ -25,7 +25,7 @@ RUNNER_armv7 := qemu-arm
 RUNNER_mipsel := qemu-mipsel
 RUNNER_mips := qemu-mips
 # Stripped size budget for the MIPS binaries, in bytes.
-MIPS_BUDGET := 600000
+MIPS_BUDGET := 408000
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 PREFIX ?= /usr/local
