@@ -16,6 +16,11 @@
 //!
 //! Secrets are compared in constant time (for a given secret), and never printed: their
 //! `Debug` and the `--check` output show `***`.
+//!
+//! The layer: the policy here, what a request presents (`credentials`), and the CORS answer
+//! (`cors`). It reads request heads (`http::head`) and writes header lines (`http::Headers`),
+//! and speaks of refusals in the common vocabulary (`refusal`); it knows nothing of streams,
+//! frames or sockets.
 
 pub mod cors;
 pub mod credentials;
