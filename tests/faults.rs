@@ -268,3 +268,38 @@ fn an_unread_body_is_answered_and_its_connection_closed() {
     }
     assert_serves_normally(&relay);
 }
+
+#[test]
+fn a_request_begun_after_a_quiet_spell_is_not_closed_for_a_newcomer() {
+    let relay = Relay::start(&["--max-connections", "4", "--request-timeout", "60s"]);
+    relay.push_ok("cam", &jpeg(8, 8, 7, 2_000));
+    let mut viewers: Vec<_> = (0..3)
+        .map(|_| relay.stream("/live.mjpeg?device_id=cam"))
+        .collect();
+    for viewer in &mut viewers {
+        viewer.next_part();
+    }
+    // A kept-alive connection, quiet for longer than a waiting connection may be kept at the
+    // cap, then starting its next request in two pieces.
+    let mut kept = relay.connect();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    kept.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut first = [0u8; 512];
+    let count = kept.read(&mut first).unwrap();
+    assert!(first[..count].starts_with(b"HTTP/1.1 200"));
+    thread::sleep(Duration::from_millis(1_500));
+    kept.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
+    thread::sleep(Duration::from_millis(100));
+    // A newcomer finds every connection busy or just begun: it is the one turned away.
+    let mut newcomer = relay.connect();
+    let answer = closed_within(&mut newcomer, Duration::from_secs(5));
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 503 "));
+    kept.write_all(b"Host: t\r\n\r\n").unwrap();
+    let count = kept.read(&mut first).unwrap();
+    assert!(
+        first[..count].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&first[..count])
+    );
+}

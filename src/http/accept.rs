@@ -44,6 +44,8 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 pub const KEEPALIVE_PROBES: u32 = 3;
 /// Send buffer asked for (the kernel doubles it for its bookkeeping).
 pub const SEND_BUFFER_BYTES: usize = 256 * 1024;
+/// Reads of 2 KiB at most taken in from a connection turned away, before closing it.
+const TURN_AWAY_READS: usize = 32;
 /// How long to wait after `accept` failed for want of descriptors or memory.
 const BACK_OFF: Duration = Duration::from_millis(100);
 
@@ -158,5 +160,10 @@ fn turn_away(socket: Socket, refusal: &Refusal) {
     let head_only = scratch[..received].starts_with(b"HEAD ");
     let _ = Response::refusal(refusal).write_to(&socket, Version::Http11, head_only, false);
     socket.shutdown(Shutdown::Write);
-    while socket.read_now(&mut scratch) > 0 {}
+    // Bounded: this runs on the accept loop, which a fast sender must not hold.
+    for _ in 0..TURN_AWAY_READS {
+        if socket.read_now(&mut scratch) == 0 {
+            break;
+        }
+    }
 }

@@ -180,9 +180,14 @@ impl<'c> Body<'c> {
                     None => self.fill()?,
                     Some(end) => {
                         let line = &self.input.buffered()[..end + 2];
-                        let Ok(httparse::Status::Complete((used, size))) =
-                            httparse::parse_chunk_size(line)
-                        else {
+                        // httparse reads a line without digits (`\r\n`, `;x\r\n`) as size 0.
+                        let parsed = match line.first() {
+                            Some(digit) if digit.is_ascii_hexdigit() => {
+                                httparse::parse_chunk_size(line)
+                            }
+                            _ => Err(httparse::InvalidChunkSize),
+                        };
+                        let Ok(httparse::Status::Complete((used, size))) = parsed else {
                             return Err(invalid("malformed chunk size"));
                         };
                         self.input.consume(used);

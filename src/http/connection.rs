@@ -100,9 +100,9 @@ impl Load {
         let Some(index) = oldest else {
             return false;
         };
-        let reclaimed = waiting.swap_remove(index);
-        drop(waiting);
-        reclaimed.wire.shutdown(Shutdown::Both);
+        // Shut under the lock: the connection then either is still waiting and sees its
+        // socket end, or has already taken itself off the list and will serve its request.
+        waiting.swap_remove(index).wire.shutdown(Shutdown::Both);
         true
     }
 
@@ -136,10 +136,34 @@ impl Load {
     }
 }
 
-/// Takes a connection off the waiting list (if the limit has not reclaimed it meanwhile).
+/// A connection's place on the waiting list, taken off when dropped.
 struct WaitingGuard<'a> {
     load: &'a Load,
     id: usize,
+}
+
+impl WaitingGuard<'_> {
+    /// The head has begun to arrive: the connection has waited no longer than now, so that a
+    /// client starting its request after a quiet spell is not the first to be closed.
+    fn restart(&self) {
+        let mut waiting = self.load.waiting.lock();
+        if let Some(entry) = waiting.iter_mut().find(|entry| entry.id == self.id) {
+            entry.since = Instant::now();
+        }
+    }
+
+    /// Takes the connection off the list; `false` if the limit reclaimed it first (its socket
+    /// is shut, and whatever it read must not be served).
+    fn finish(self) -> bool {
+        let mut waiting = self.load.waiting.lock();
+        let listed = waiting.iter().position(|entry| entry.id == self.id);
+        if let Some(index) = listed {
+            waiting.swap_remove(index);
+        }
+        drop(waiting);
+        std::mem::forget(self);
+        listed.is_some()
+    }
 }
 
 impl Drop for WaitingGuard<'_> {
@@ -250,8 +274,10 @@ pub fn serve(
     let mut input = Input::new(Arc::clone(&wire));
     loop {
         let waiting = load.waiting_for_head(&wire);
-        let head = read_head(&mut input, timeouts.request);
-        drop(waiting);
+        let head = read_head(&mut input, timeouts.request, &waiting);
+        if !waiting.finish() {
+            return;
+        }
         let head = match head {
             Ok(Some(head)) => head,
             Ok(None) => return,
@@ -321,13 +347,18 @@ fn abort_if_stalled(wire: &dyn Wire, error: &io::Error) {
 
 /// Reads the next request head. `Ok(None)` when the connection ends quietly: the client
 /// closed it, or stayed idle past the timeout before sending a byte.
-fn read_head(input: &mut Input, timeout: Duration) -> Result<Option<Head>, Refusal> {
+fn read_head(
+    input: &mut Input,
+    timeout: Duration,
+    waiting: &WaitingGuard<'_>,
+) -> Result<Option<Head>, Refusal> {
     if input.buffered().is_empty() {
         match input.fill(Instant::now() + timeout) {
             Ok(0) | Err(_) => return Ok(None),
             Ok(_) => {}
         }
     }
+    waiting.restart();
     let deadline = Instant::now() + timeout;
     loop {
         if let Some((head, length)) = Head::parse(input.buffered())? {
@@ -502,13 +533,15 @@ mod tests {
     }
 
     #[test]
-    fn bare_line_feeds_in_chunk_lines_and_trailers_are_refused() {
+    fn sizeless_chunks_and_bare_line_feeds_in_chunk_lines_and_trailers_are_refused() {
         let head = "POST /read HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
         for body in [
             "3;\nXX\r\nabc\r\n0\r\n\r\n",
             "3\rX\r\nabc\r\n0\r\n\r\n",
             "0\r\nX: a\n\r\nGET /hidden HTTP/1.1\r\nHost: h\r\n\r\n",
             "0\r\nGET /hidden HTTP/1.1\r\n\r\n",
+            "3\r\nabc\r\n\r\n\r\n",
+            "3\r\nabc\r\n;x\r\n\r\n",
         ] {
             let text = format!("{head}{body}GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
             let answers = exchange(&[text.as_bytes()]);

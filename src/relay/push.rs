@@ -119,7 +119,7 @@ fn read_body(
             let limit = max_frame_bytes as u64 + 1;
             body.take(limit)
                 .read_to_end(&mut bytes)
-                .map_err(|error| interrupted(bytes.len(), None, &error))?;
+                .map_err(|error| interrupted(bytes.len() as u64, None, &error))?;
             if bytes.is_empty() {
                 Err(empty())
             } else if bytes.len() > max_frame_bytes {
@@ -139,11 +139,13 @@ fn read_declared(body: &mut dyn Upload, declared: usize) -> Result<Part, Refusal
             match body.read(&mut buffer[filled..]) {
                 Ok(0) => {
                     let error = io::Error::from(io::ErrorKind::UnexpectedEof);
-                    return Err(interrupted(filled, Some(declared), &error));
+                    return Err(interrupted(filled as u64, Some(declared as u64), &error));
                 }
                 Ok(count) => filled += count,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(interrupted(filled, Some(declared), &error)),
+                Err(error) => {
+                    return Err(interrupted(filled as u64, Some(declared as u64), &error))
+                }
             }
         }
         Ok(())
@@ -151,7 +153,7 @@ fn read_declared(body: &mut dyn Upload, declared: usize) -> Result<Part, Refusal
 }
 
 /// A body that stopped before its end: a 408 if it was too slow, a 400 otherwise.
-pub fn interrupted(received: usize, declared: Option<usize>, error: &io::Error) -> Refusal {
+pub fn interrupted(received: u64, declared: Option<u64>, error: &io::Error) -> Refusal {
     let expected = declared.map_or_else(String::new, |d| format!(" of {d}"));
     let reason = match error.kind() {
         io::ErrorKind::TimedOut => Reason::Timeout,

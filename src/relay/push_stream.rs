@@ -87,7 +87,7 @@ pub fn receive(
     let mut buffer = vec![0; READ_BYTES];
     let mut tally = Tally::default();
     let mut connected: Option<ConnectedStream> = None;
-    let mut received = 0usize;
+    let mut received = 0u64;
     let ended = loop {
         let count = match body.read(&mut buffer) {
             Ok(0) => break Ok(()),
@@ -95,7 +95,7 @@ pub fn receive(
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(error) => break Err(error),
         };
-        received += count;
+        received += count as u64;
         let mut finished = Vec::new();
         splitter.feed(&buffer[..count], |found| finished.push(found));
         for found in finished {
