@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::exchange::{self, After, Exchange};
 use crate::load::{device_id, Shape};
-use crate::resources::{PeakSampler, RSS_BOUND_KB};
+use crate::resources::{rss_over_bound, PeakSampler, RSS_BOUND_KB};
 use crate::scale::{Scale, PATIENT_REQUEST_TIMEOUT};
 use crate::trial::{self, Outcome, Row, Subject};
 
@@ -139,16 +139,7 @@ pub fn huge_declared_bodies(scale: &Scale) -> Row {
                 }
                 lines.push(format!("| {label} | {} | {tally} |", route.status));
             }
-            let grew_kb = peak.rss_kb.saturating_sub(context.baseline.rss_kb);
-            if grew_kb > RSS_BOUND_KB {
-                failures.push(format!(
-                    "RSS rose to {:.1} MB during the attack, {:.1} MB over the baseline \
-                     (bound: {} MB)",
-                    peak.rss_mb(),
-                    grew_kb as f64 / 1024.0,
-                    RSS_BOUND_KB / 1024
-                ));
-            }
+            failures.extend(rss_over_bound(peak, context.baseline, "the attack"));
             Outcome {
                 notes: format!(
                     "{} answered as their routes require; peak RSS {:.1} MB (baseline {:.1} \

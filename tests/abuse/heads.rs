@@ -20,7 +20,7 @@ use crate::exchange;
 use crate::held::Held;
 use crate::http;
 use crate::load::Shape;
-use crate::resources::{PeakSampler, RSS_BOUND_KB};
+use crate::resources::{rss_over_bound, PeakSampler, RSS_BOUND_KB};
 use crate::scale::{relay_has_timeouts, Scale};
 use crate::trial::{self, Outcome, Row, Subject};
 use crate::THREAD_STACK_BYTES;
@@ -188,16 +188,7 @@ pub fn header_floods(scale: &Scale) -> Row {
                     scale.request_timeout.as_secs()
                 ));
             }
-            let grew_kb = peak.rss_kb.saturating_sub(context.baseline.rss_kb);
-            if grew_kb > RSS_BOUND_KB {
-                failures.push(format!(
-                    "RSS rose to {:.1} MB during the floods, {:.1} MB over the baseline \
-                     (bound: {} MB)",
-                    peak.rss_mb(),
-                    grew_kb as f64 / 1024.0,
-                    RSS_BOUND_KB / 1024
-                ));
-            }
+            failures.extend(rss_over_bound(peak, context.baseline, "the floods"));
             let floods_right = exchanges
                 .iter()
                 .zip(
@@ -214,7 +205,7 @@ pub fn header_floods(scale: &Scale) -> Row {
                     exchanges.len(),
                     peak.rss_mb(),
                     context.baseline.rss_mb(),
-                    grew_kb as f64 / 1024.0,
+                    peak.rss_kb.saturating_sub(context.baseline.rss_kb) as f64 / 1024.0,
                     slow.summary()
                 ),
                 details: Some(format!(

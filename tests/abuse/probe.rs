@@ -14,6 +14,19 @@ use crate::multipart::PartReader;
 /// comes once a second, live frames 15 times a second).
 const PARTS_TO_SEE_A_LIVE_FRAME: usize = 45;
 
+/// The devices `/api/devices` lists, as JSON objects; `None` if it did not answer 200 with
+/// an array.
+pub fn devices(target: &Target) -> Option<Vec<serde_json::Value>> {
+    let (status, body) = get(target, "/api/devices").ok()?;
+    if status != 200 {
+        return None;
+    }
+    match serde_json::from_slice(&body).ok()? {
+        serde_json::Value::Array(devices) => Some(devices),
+        _ => None,
+    }
+}
+
 /// `GET path` on a new connection; the status and the body.
 pub fn get(target: &Target, path: &str) -> io::Result<(u16, Vec<u8>)> {
     let mut stream = http::connect(target)?;

@@ -103,6 +103,20 @@ const GLIBC_STACK_CACHE_KB: u64 = if cfg!(target_env = "gnu") {
 /// megabytes; the bound is generous on purpose, for allocator and stack noise.
 pub const RSS_BOUND_KB: u64 = 32 * 1024;
 
+/// The failure to report when `peak` rose more than [`RSS_BOUND_KB`] above `baseline` while
+/// `during` (e.g. "the floods") went on.
+pub fn rss_over_bound(peak: Usage, baseline: Usage, during: &str) -> Option<String> {
+    let grew_kb = peak.rss_kb.saturating_sub(baseline.rss_kb);
+    (grew_kb > RSS_BOUND_KB).then(|| {
+        format!(
+            "RSS rose to {:.1} MB during {during}, {:.1} MB over the baseline (bound: {} MB)",
+            peak.rss_mb(),
+            grew_kb as f64 / 1024.0,
+            RSS_BOUND_KB / 1024
+        )
+    })
+}
+
 /// How far above the baseline the relay may stay once an attack is over.
 #[derive(Debug, Clone, Copy)]
 pub struct Allowance {

@@ -338,14 +338,9 @@ fn push_victim(target: &crate::http::Target) -> Exchange {
 
 /// Whether `/api/devices` lists `id`; `None` if it did not answer.
 fn device_listed(target: &crate::http::Target, id: &str) -> Option<bool> {
-    let (status, body) = probe::get(target, "/api/devices").ok()?;
-    if status != 200 {
-        return None;
-    }
-    let devices: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    let devices = probe::devices(target)?;
     Some(
         devices
-            .as_array()?
             .iter()
             .any(|device| device["id"].as_str() == Some(id)),
     )

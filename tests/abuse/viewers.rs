@@ -339,14 +339,9 @@ fn settled_viewer_count(target: &Target, expected: u64) -> Option<u64> {
 
 /// The sum of every device's `viewers` in `/api/devices`.
 pub fn listed_viewers(target: &Target) -> Option<u64> {
-    let (status, body) = probe::get(target, "/api/devices").ok()?;
-    if status != 200 {
-        return None;
-    }
-    let devices: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    let devices = probe::devices(target)?;
     Some(
         devices
-            .as_array()?
             .iter()
             .filter_map(|device| device["viewers"].as_u64())
             .sum(),
