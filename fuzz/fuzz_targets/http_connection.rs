@@ -8,8 +8,7 @@
 //! at most, and counts as 1 after that), and with `c & 8` the client goes idle at the end
 //! instead of closing; with no lengths the stream is one read. A service answers whatever heads come through, reading the
 //! body of targets starting `/read`, ten bytes of it for `/some`, writing its own endless
-//! answer for `/stream`, and closing, answering `204` or a large body for `/close`, `/empty`
-//! and `/big`; it echoes the target and the `User-Agent` into its answer's headers. Checked:
+//! answer for `/stream`, and answering `204` or a large body for `/empty` and `/big`; it echoes the target and the `User-Agent` into its answer's headers. Checked:
 //! - no panic, and the connection ends without reading on and on past the end of the stream;
 //! - the output is a sequence of answers, each `HTTP/1.0 ` or `HTTP/1.1 `, a 3-digit status
 //!   and a space, a head whose every line ends in CRLF with no other CR or LF, and a body of
@@ -178,9 +177,6 @@ impl Service for Anything {
         response.add_header("X-Target", &target);
         if let Some(agent) = request.header("User-Agent") {
             response.add_header("X-Agent", agent);
-        }
-        if target.starts_with("/close") {
-            response = response.closing();
         }
         Reply::Answer(response)
     }

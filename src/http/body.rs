@@ -154,10 +154,6 @@ impl<'c> Body<'c> {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.framing == Framing::None
-    }
-
     /// Whether the body was read to its end, so that the connection can carry another request.
     pub fn is_finished(&self) -> bool {
         matches!(self.state, State::Length(0) | State::Chunked(Chunk::Done))

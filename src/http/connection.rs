@@ -16,8 +16,8 @@
 //! in progress are never closed for a newcomer, and a client trickling heads (slowloris) cannot
 //! keep phones and viewers out by holding every slot.
 //!
-//! A connection closes after an answer whenever its request asked for it, the answer says so,
-//! or the body was not read to its end. In the last case the client may still be sending, and
+//! A connection closes after an answer whenever its request asked for it or its body was not
+//! read to its end. In the last case the client may still be sending, and
 //! closing a socket with unread data makes the kernel send a reset that can destroy the answer
 //! in flight; so the connection shuts its write side and reads on, discarding, for at most
 //! [`LINGER`] (Apache's lingering close) before it closes.
@@ -317,7 +317,7 @@ pub fn serve(
             Reply::Streamed => return,
             Reply::Answer(response) => response,
         };
-        let keep_alive = keep_alive_wanted && body_finished && !response.closes();
+        let keep_alive = keep_alive_wanted && body_finished;
         let written = response.write_to(&*wire, version, head_only, keep_alive);
         drop(serving);
         if let Err(error) = written {

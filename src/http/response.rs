@@ -78,7 +78,6 @@ pub struct Response {
     status: u16,
     headers: Headers,
     payload: Payload,
-    close: bool,
 }
 
 impl Response {
@@ -87,7 +86,6 @@ impl Response {
             status,
             headers: Headers::default(),
             payload,
-            close: false,
         }
     }
 
@@ -127,16 +125,6 @@ impl Response {
 
     pub fn add_headers(&mut self, headers: &Headers) {
         self.headers.extend(headers);
-    }
-
-    /// Closes the connection after this answer.
-    pub fn closing(mut self) -> Response {
-        self.close = true;
-        self
-    }
-
-    pub fn closes(&self) -> bool {
-        self.close
     }
 
     /// Writes the answer; for `HEAD` only its head. `keep_alive` says whether the connection
