@@ -16,6 +16,7 @@ use argh::FromArgs;
 use crate::access::cors::AllowedOrigins;
 use crate::access::{Policy, Secret};
 use crate::relay::device_id::DeviceId;
+use crate::state::StateDir;
 use crate::text::decimal::{self, Seconds};
 use crate::text::quoted::Quoted;
 
@@ -129,6 +130,12 @@ pub struct Args {
     #[argh(option)]
     pub allow_origin: Option<String>,
 
+    /// directory for what survives a restart: the certificate authority, phone settings
+    /// [STREAMPUMP_STATE_DIR] (default $STATE_DIRECTORY, else $XDG_STATE_HOME/streampump, else
+    /// ~/.local/state/streampump)
+    #[argh(option)]
+    pub state_dir: Option<String>,
+
     /// check the settings, print them and exit (status 2 with the reason if one is invalid)
     #[argh(switch)]
     pub check: bool,
@@ -154,6 +161,7 @@ pub struct Config {
     pub push_timeout: Duration,
     pub access: Policy,
     pub allowed_origins: AllowedOrigins,
+    pub state_dir: StateDir,
 }
 
 /// The settings as flags, one per line: what `--check` prints, and a command line that gives
@@ -196,6 +204,7 @@ impl fmt::Display for Config {
         if self.allowed_origins != AllowedOrigins::None {
             writeln!(f, "--allow-origin {}", self.allowed_origins.as_flag_value())?;
         }
+        writeln!(f, "--state-dir {}", self.state_dir)?;
         Ok(())
     }
 }
@@ -320,6 +329,15 @@ impl Config {
             allowed_origins: {
                 let origins = setting("allow-origin", &args.allow_origin, "");
                 AllowedOrigins::parse(&origins.raw).map_err(|reason| origins.error(reason))?
+            },
+            state_dir: match args
+                .state_dir
+                .clone()
+                .or_else(|| env(&env_name("state-dir")))
+                .filter(|path| !path.trim().is_empty())
+            {
+                Some(path) => StateDir::new(path.trim()),
+                None => StateDir::default_from(env),
             },
         })
     }

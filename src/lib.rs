@@ -7,7 +7,7 @@
 //! `relay` (devices, frames, the MJPEG wire format), `access` (credentials, CORS) and `http`
 //! (connections, requests, answers); `relay` and `http` know nothing of each other. All of
 //! them speak of refusals in one vocabulary (`refusal`). `server` wires the layers together,
-//! `config` holds the validated settings, `sys` every system call std has no wrapper for.
+//! `config` holds the validated settings, `state` the few files that outlive a restart, `sys` every system call std has no wrapper for.
 
 pub mod access;
 pub mod config;
@@ -16,6 +16,7 @@ pub mod logging;
 pub mod refusal;
 pub mod relay;
 pub mod server;
+pub mod state;
 pub mod sys;
 pub mod text;
 pub mod web;

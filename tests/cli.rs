@@ -83,6 +83,7 @@ fn check_prints_the_settings_as_flags_without_starting() {
         &[
             ("STREAMPUMP_MAX_DEVICES", "8"),
             ("STREAMPUMP_EVICT_AFTER", "1h"),
+            ("STREAMPUMP_STATE_DIR", "/var/lib/cams"),
         ],
     );
     assert!(output.status.success(), "{output:?}");
@@ -94,6 +95,7 @@ fn check_prints_the_settings_as_flags_without_starting() {
         "--evict-after 3600s".to_string(),
         "--max-viewers 32".to_string(),
         "--push-timeout 60s".to_string(),
+        "--state-dir /var/lib/cams".to_string(),
     ] {
         assert!(
             printed.lines().any(|l| l == line),

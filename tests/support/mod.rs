@@ -9,7 +9,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -39,6 +41,24 @@ pub struct Relay {
     child: Child,
     pub addr: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
+    /// The relay's `--state-dir`: a fresh directory of its own unless the test named one, so
+    /// that no test sees another's certificate authority or settings. Removed on drop when
+    /// the harness made it.
+    pub state_dir: PathBuf,
+    made_state_dir: bool,
+}
+
+/// A new, empty directory under the system's temporary directory.
+pub fn scratch_dir(purpose: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "streampump-{purpose}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&path);
+    std::fs::create_dir_all(&path).expect("create a scratch directory");
+    path
 }
 
 impl Relay {
@@ -78,6 +98,14 @@ impl Relay {
         extra_args: &[&str],
         configure: impl FnOnce(&mut Command),
     ) -> Relay {
+        let named_state_dir = extra_args
+            .iter()
+            .position(|arg| *arg == "--state-dir")
+            .and_then(|at| extra_args.get(at + 1));
+        let (state_dir, made_state_dir) = match named_state_dir {
+            Some(path) => (PathBuf::from(path), false),
+            None => (scratch_dir("state"), true),
+        };
         let mut command = Command::new(env!("CARGO_BIN_EXE_streampump"));
         command
             .args(["--listen", "127.0.0.1:0"])
@@ -85,6 +113,9 @@ impl Relay {
             .env("RUST_LOG", filter)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        if made_state_dir {
+            command.arg("--state-dir").arg(&state_dir);
+        }
         configure(&mut command);
         let mut child = command.spawn().expect("start the streampump binary");
         let stderr = child.stderr.take().expect("stderr is piped");
@@ -113,7 +144,13 @@ impl Relay {
                     log.lock().unwrap()
                 )
             });
-        Relay { child, addr, log }
+        Relay {
+            child,
+            addr,
+            log,
+            state_dir,
+            made_state_dir,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -247,6 +284,9 @@ impl Drop for Relay {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if self.made_state_dir {
+            let _ = std::fs::remove_dir_all(&self.state_dir);
+        }
     }
 }
 
