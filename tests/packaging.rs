@@ -59,6 +59,24 @@ fn options_from_help() -> Vec<(String, String)> {
     options
 }
 
+/// Defaults the service files choose on purpose instead of the relay's own, as
+/// `(flag, systemd defaults file, OpenWrt UCI file)`: the state directory belongs where each
+/// system keeps a service's state, not under a home directory.
+const SERVICE_DEFAULTS: &[(&str, &str, &str)] =
+    &[("state-dir", "/var/lib/streampump", "/etc/streampump")];
+
+/// The default a service file should show for `flag`.
+fn service_default(flag: &str, relay_default: &str, openwrt: bool) -> String {
+    SERVICE_DEFAULTS
+        .iter()
+        .find(|(name, _, _)| *name == flag)
+        .map_or(
+            relay_default,
+            |(_, systemd, uci)| if openwrt { uci } else { systemd },
+        )
+        .to_string()
+}
+
 fn read(path: &str) -> String {
     let full = format!("{}/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("read {full}: {e}"))
@@ -69,8 +87,9 @@ fn the_systemd_defaults_file_lists_every_option_with_its_default() {
     let file = read("init/streampump.default");
     for (flag, default) in options_from_help() {
         let line = format!(
-            "#STREAMPUMP_{}={default}",
-            flag.replace('-', "_").to_ascii_uppercase()
+            "#STREAMPUMP_{}={}",
+            flag.replace('-', "_").to_ascii_uppercase(),
+            service_default(&flag, &default, false)
         );
         assert!(
             file.lines().any(|l| l == line),
@@ -91,7 +110,10 @@ fn the_openwrt_config_and_init_script_carry_every_option() {
                 ("port".to_string(), port.to_string()),
             ]
         } else {
-            vec![(flag.replace('-', "_"), default.clone())]
+            vec![(
+                flag.replace('-', "_"),
+                service_default(&flag, &default, true),
+            )]
         };
         for (option, value) in expected_options {
             let line = format!("\toption {option} '{value}'");

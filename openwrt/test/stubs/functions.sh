@@ -75,3 +75,17 @@ user_exists() {
 logger() {
 	echo "logger $*"
 }
+
+# The init script prepares the state directory as root; here the calls are shown, not made,
+# so that the test neither needs root nor touches the machine's /etc.
+mkdir() {
+	echo "mkdir $*"
+}
+
+chown() {
+	echo "chown $*"
+}
+
+chmod() {
+	echo "chmod $*"
+}
