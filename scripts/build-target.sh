@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the static release binary for one router or board family and leaves it, stripped,
-# in target/cross/NAME/streampump. Called by `make NAME`; see "Cross builds" in the README.
+# in target/cross/NAME/streampump. Called by `make NAME`; see docs/cross-builds.md.
 #
 #   scripts/build-target.sh x86_64|aarch64|armv7|mipsel|mips
 #

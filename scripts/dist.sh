@@ -25,10 +25,10 @@ for name in "$@"; do
     root=streampump-$version-$name
     dir=$stage/$root
     install -D -m 0755 "$binary" "$dir/streampump"
-    install -D -m 0644 README.md "$dir/README.md"
-    install -D -m 0644 LICENSE "$dir/LICENSE"
-    install -D -m 0644 docs/deployment.md "$dir/docs/deployment.md"
-    install -D -m 0644 docs/examples.md "$dir/docs/examples.md"
+    # The README and the pages it links, so that its links work in the unpacked tarball.
+    for doc in README.md LICENSE RELIABILITY.md BENCHMARKS.md docs/*.md docs/img/*.png; do
+        install -D -m 0644 "$doc" "$dir/$doc"
+    done
     install -D -m 0755 openwrt/streampump/files/streampump.init "$dir/openwrt/streampump.init"
     install -D -m 0644 openwrt/streampump/files/streampump.config "$dir/openwrt/streampump.config"
     install -D -m 0644 init/streampump.service "$dir/systemd/streampump.service"

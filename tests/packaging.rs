@@ -1,8 +1,10 @@
-//! The service files offer every option the relay has, with the relay's own defaults.
+//! The service files and the options reference offer every option the relay has, with the
+//! relay's own defaults.
 //!
 //! The systemd defaults file (`init/streampump.default`), the OpenWrt UCI file and its init
-//! script are written by hand; these tests read the options and defaults from the binary's
-//! `--help` and fail when a new flag is not carried into them, or a default drifts.
+//! script, and the table in `docs/options.md` are written by hand; these tests read the options
+//! and defaults from the binary's `--help` and fail when a new flag is not carried into them, or
+//! a default drifts.
 
 use std::process::Command;
 
@@ -136,5 +138,45 @@ fn the_openwrt_config_and_init_script_carry_every_option() {
                 .is_some_and(|(building, _)| building.contains(&option));
             assert!(passed, "the init script does not pass {option} as --{flag}");
         }
+    }
+}
+
+#[test]
+fn the_options_reference_lists_every_option_with_its_variable_and_default() {
+    let doc = read("docs/options.md");
+    // Table rows: | `--flag` (or `--flag ARG`, or several flags) | `VARIABLE` | default | meaning |
+    let rows: Vec<Vec<&str>> = doc
+        .lines()
+        .filter(|line| line.starts_with("| `--"))
+        .map(|line| line.split('|').map(str::trim).collect())
+        .collect();
+    for (flag, default) in options_from_help() {
+        let named = |cell: &str| {
+            cell.contains(&format!("`--{flag}`")) || cell.contains(&format!("`--{flag} "))
+        };
+        let row = rows
+            .iter()
+            .find(|row| row.len() > 4 && named(row[1]))
+            .unwrap_or_else(|| panic!("docs/options.md has no row for --{flag}"));
+        let variable = format!(
+            "`STREAMPUMP_{}`",
+            flag.replace('-', "_").to_ascii_uppercase()
+        );
+        assert!(
+            row[2].contains(&variable),
+            "docs/options.md names {:?} for --{flag}, not {variable}",
+            row[2]
+        );
+        // The default as --help gives it, with the table's code quotes taken out.
+        let expected = if default.is_empty() {
+            "unset"
+        } else {
+            &default
+        };
+        assert_eq!(
+            row[3].replace('`', ""),
+            expected,
+            "the default of --{flag} in docs/options.md"
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::fmt::Write;
 use crate::relay::device::DeviceStatus;
 use crate::text::decimal;
 
-/// Renders the status array. Field names are part of the API; see the README.
+/// Renders the status array. Field names are part of the API; see docs/api.md.
 pub fn devices_json(statuses: &[DeviceStatus]) -> String {
     let mut json = String::with_capacity(64 + statuses.len() * 320);
     json.push('[');
