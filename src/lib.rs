@@ -10,7 +10,9 @@
 //! `config` holds the validated settings, `state` the few files that outlive a restart, `sys` every system call std has no wrapper for.
 
 pub mod access;
+pub mod announce;
 pub mod config;
+pub mod host_addresses;
 pub mod http;
 pub mod logging;
 pub mod qr;

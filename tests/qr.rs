@@ -4,44 +4,9 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
-
 use streampump::qr::QrCode;
+use support::zbar::{write_pgm, zbar_decode};
 use support::{require_tool, scratch_dir};
-
-/// Pixels per module in the test images.
-const SCALE: usize = 4;
-
-/// Writes a binary PGM (netpbm's grey map: a short text header, then one byte per pixel) of
-/// `side`×`side` modules; `dark(row, column)` says which are dark.
-pub fn write_pgm(path: &Path, side: usize, dark: impl Fn(usize, usize) -> bool) {
-    let pixels = side * SCALE;
-    let mut image = format!("P5\n{pixels} {pixels}\n255\n").into_bytes();
-    for y in 0..pixels {
-        for x in 0..pixels {
-            image.push(if dark(y / SCALE, x / SCALE) { 0 } else { 255 });
-        }
-    }
-    std::fs::write(path, image).expect("write the test image");
-}
-
-/// What `zbarimg` reads from the image at `path`, or its complaint.
-pub fn zbar_decode(path: &Path) -> Result<Vec<u8>, String> {
-    let output = Command::new("zbarimg")
-        .args(["--quiet", "--raw", "-Sbinary"])
-        .arg(path)
-        .output()
-        .map_err(|error| format!("cannot run zbarimg: {error}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "zbarimg found no code ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(output.stdout)
-}
 
 fn decoded(code: &QrCode, name: &str) -> Vec<u8> {
     let dir = scratch_dir("qr");

@@ -49,7 +49,7 @@ pub fn devices_json(statuses: &[DeviceStatus]) -> String {
     json
 }
 
-fn push_json_string(json: &mut String, text: &str) {
+pub fn push_json_string(json: &mut String, text: &str) {
     json.push('"');
     for c in text.chars() {
         match c {
