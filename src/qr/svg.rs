@@ -6,6 +6,10 @@ use std::fmt::Write;
 
 use crate::qr::QrCode;
 
+/// The picture's own size per module, for viewers that draw it unscaled (an image viewer, a
+/// decoder); the dashboard sets its size in CSS.
+const PIXELS_PER_MODULE: usize = 8;
+
 /// The SVG document for `code`, quiet zone included.
 pub fn render(code: &QrCode) -> String {
     let side = code.framed_size();
@@ -26,8 +30,10 @@ pub fn render(code: &QrCode) -> String {
             let _ = write!(path, "M{start} {row}h{run}v1h-{run}z");
         }
     }
+    let pixels = side * PIXELS_PER_MODULE;
     format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {side} {side}\" \
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{pixels}\" height=\"{pixels}\" \
+         viewBox=\"0 0 {side} {side}\" \
          shape-rendering=\"crispEdges\"><rect width=\"{side}\" height=\"{side}\" fill=\"#fff\"/>\
          <path fill=\"#000\" d=\"{path}\"/></svg>\n"
     )
@@ -41,7 +47,10 @@ mod tests {
     fn draws_one_run_per_dark_stretch() {
         let code = QrCode::encode(b"x").unwrap();
         let svg = render(&code);
-        assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 29 29\""));
+        assert!(svg.starts_with(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"232\" height=\"232\" \
+             viewBox=\"0 0 29 29\""
+        ));
         // The top-left finder's top edge: seven dark modules from the quiet zone's corner.
         assert!(svg.contains("M4 4h7v1h-7z"), "{svg}");
         let dark: usize = (0..29)

@@ -39,6 +39,10 @@ pub enum Route {
     PushPage,
     /// `GET /metrics`: counters in Prometheus's text format.
     Metrics,
+    /// `GET /api/phone?device_id=`: the links the dashboard's "Add a phone" shows.
+    PhoneLinks(DeviceId),
+    /// `GET /qr.svg?device_id=`: the push link of `PhoneLinks` as a QR code.
+    PhoneCode(DeviceId),
     /// `DELETE /api/devices/{id}`: disconnect the device's pusher and viewers, forget it.
     Forget(DeviceId),
     /// `OPTIONS` on a known path: which methods it takes.
@@ -54,7 +58,9 @@ impl Route {
             | Route::Snapshot(_)
             | Route::Devices
             | Route::Index
-            | Route::Metrics => Need::View,
+            | Route::Metrics
+            | Route::PhoneLinks(_)
+            | Route::PhoneCode(_) => Need::View,
             Route::Forget(_) => Need::Admin,
             // A preflight never carries credentials; the page holds no secret.
             Route::Health | Route::PushPage | Route::Options { .. } => Need::Nothing,
@@ -83,6 +89,8 @@ enum Resource<'a> {
     Index,
     PushPage,
     Metrics,
+    PhoneLinks,
+    PhoneCode,
     Device(&'a str),
 }
 
@@ -131,6 +139,8 @@ pub fn route(method: &str, raw_target: &str) -> Result<Route, Refusal> {
         Resource::Index => Route::Index,
         Resource::PushPage => Route::PushPage,
         Resource::Metrics => Route::Metrics,
+        Resource::PhoneLinks => Route::PhoneLinks(device_in_query(&target)?),
+        Resource::PhoneCode => Route::PhoneCode(device_in_query(&target)?),
         Resource::Device(raw_id) => {
             Route::Forget(DeviceId::parse(raw_id).map_err(|e| bad_request(e.to_string()))?)
         }
@@ -153,6 +163,8 @@ fn resource(target: &RequestTarget) -> Result<Resource<'_>, Refusal> {
         "/healthz" => Ok(Resource::Health),
         "/push.html" => Ok(Resource::PushPage),
         "/metrics" => Ok(Resource::Metrics),
+        "/api/phone" => Ok(Resource::PhoneLinks),
+        "/qr.svg" => Ok(Resource::PhoneCode),
         // mjpg-streamer puts the endpoint in `?action=`.
         "/" => match target.param("action") {
             None => Ok(Resource::Index),
@@ -244,6 +256,22 @@ mod tests {
 
     fn status_of(method: &str, target: &str) -> u16 {
         route(method, target).unwrap_err().status()
+    }
+
+    #[test]
+    fn phone_links_and_their_code_need_a_device() {
+        assert_eq!(
+            route("GET", "/api/phone?device_id=cam_1"),
+            Ok(Route::PhoneLinks(id("cam_1")))
+        );
+        assert_eq!(
+            route("GET", "/qr.svg?device_id=cam_1&token=t"),
+            Ok(Route::PhoneCode(id("cam_1")))
+        );
+        assert_eq!(Route::PhoneCode(id("cam_1")).need(), Need::View);
+        assert_eq!(status_of("GET", "/qr.svg"), 400);
+        assert_eq!(status_of("GET", "/qr.svg?device_id=a%20b"), 400);
+        assert_eq!(status_of("POST", "/api/phone?device_id=cam_1"), 405);
     }
 
     #[test]

@@ -36,3 +36,40 @@ pub fn zbar_decode(path: &Path) -> Result<Vec<u8>, String> {
     }
     Ok(output.stdout)
 }
+
+/// The modules of an SVG code as the relay draws it (`viewBox="0 0 SIDE SIDE"`, one path of
+/// `M{x} {y}h{run}v1h-{run}z` runs): the side and the dark modules, row by row. Reading the
+/// geometry back rather than rasterising keeps the test free of an SVG renderer's
+/// antialiasing; the browser test screenshots the real rendering.
+pub fn svg_modules(svg: &str) -> (usize, Vec<bool>) {
+    let side: usize = svg
+        .split("viewBox=\"0 0 ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|side| side.parse().ok())
+        .expect("a square viewBox");
+    let path = svg
+        .split(" d=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a path");
+    let mut dark = vec![false; side * side];
+    for run in path.split('M').filter(|run| !run.is_empty()) {
+        let (x, rest) = run.split_once(' ').expect("M x y");
+        let (y, rest) = rest.split_once('h').expect("h run");
+        let (length, rest) = rest.split_once('v').expect("v1");
+        assert!(
+            rest.starts_with("1h-") && rest.ends_with('z'),
+            "odd run {run}"
+        );
+        let (x, y, length): (usize, usize, usize) = (
+            x.parse().unwrap(),
+            y.parse().unwrap(),
+            length.parse().unwrap(),
+        );
+        for column in x..x + length {
+            dark[y * side + column] = true;
+        }
+    }
+    (side, dark)
+}
