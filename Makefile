@@ -1,8 +1,10 @@
 # streampump — the front door. `make help` lists the targets.
 
 CARGO ?= cargo
-# Debian packages the tests drive as real clients.
-TEST_TOOLS := ffmpeg ffprobe
+# Debian packages the tests drive as real clients: ffmpeg, zbarimg (reads the QR codes back),
+# script (a terminal for the start-up QR code).
+TEST_TOOLS := ffmpeg ffprobe zbarimg script
+TEST_PACKAGES := ffmpeg zbar-tools bsdutils
 
 # The parser of Prometheus's Python client, for the metrics test.
 PROMETHEUS_CLIENT := 0.21.1
@@ -82,10 +84,10 @@ test-deps:
 	@missing=""; for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing ffmpeg for the real-client tests (missing:$$missing)"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null || exit 1; \
+			echo "installing $(TEST_PACKAGES) for the real-client tests (missing:$$missing)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES) >/dev/null || exit 1; \
 		else \
-			echo "error: the tests need$$missing: install Debian's ffmpeg package (sudo apt-get install ffmpeg)" >&2; \
+			echo "error: the tests need$$missing: sudo apt-get install $(TEST_PACKAGES)" >&2; \
 			exit 1; \
 		fi; \
 	fi
@@ -149,20 +151,20 @@ e2e: e2e-deps build
 	cd e2e && STREAMPUMP_BIN=$(CURDIR)/target/release/streampump CHROMIUM=$(CHROMIUM) npm test
 
 e2e-deps:
-	@missing=""; for tool in $(CHROMIUM) ffmpeg ffprobe curl; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	@missing=""; for tool in $(CHROMIUM) ffmpeg ffprobe curl zbarimg; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing Debian's chromium, ffmpeg and curl for the browser tests (missing:$$missing)"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg curl >/dev/null || exit 1; \
+			echo "installing Debian's chromium, ffmpeg, curl and zbar-tools for the browser tests (missing:$$missing)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg curl zbar-tools >/dev/null || exit 1; \
 		else \
-			echo "error: make e2e needs$$missing: sudo apt-get install chromium ffmpeg curl" >&2; \
+			echo "error: make e2e needs$$missing: sudo apt-get install chromium ffmpeg curl zbar-tools" >&2; \
 			exit 1; \
 		fi; \
 	fi
 	@command -v npm >/dev/null 2>&1 || { echo "error: make e2e needs Node.js 18 or newer with npm (Debian: sudo apt-get install nodejs npm)" >&2; exit 1; }
 
 screenshots: e2e
-	install -m 0644 target/e2e/push.png target/e2e/dashboard.png docs/img/
+	install -m 0644 target/e2e/push.png target/e2e/dashboard.png target/e2e/dashboard-welcome.png docs/img/
 
 # The reference server is built from source with Debian's Go (not needed with BENCH_BASELINE).
 bench-deps:
