@@ -37,7 +37,7 @@ SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 
 .PHONY: help all build run test test-deps bench-deps lint fmt clippy shellcheck bench bench-baseline clean fuzz abuse soak \
-	tools cross size dist install uninstall init-checks openwrt-check systemd-check \
+	tools cross size dist dist-pi dist-pi32 $(addprefix dist-,$(CROSS_TARGETS)) install uninstall init-checks openwrt-check systemd-check \
 	e2e e2e-deps screenshots \
 	$(CROSS_TARGETS) $(addprefix smoke-,$(CROSS_TARGETS)) smoke
 
@@ -65,6 +65,8 @@ help:
 	@echo "make smoke     smoke-test all five"
 	@echo "make size      table of stripped sizes per target (mips and mipsel must be <= $(MIPS_BUDGET) bytes)"
 	@echo "make dist      target/dist/streampump-$(VERSION)-NAME.tar.gz for each target, plus SHA256SUMS"
+	@echo "make dist-pi | dist-pi32 | dist-mipsel | dist-mips | dist-NAME"
+	@echo "               one box's tarball (Pi with a 64-bit OS, 32-bit Pi OS, MT7621/MT76x8 routers, ath79)"
 	@echo "make install   binary, systemd unit and defaults file (PREFIX=$(PREFIX), DESTDIR, BINDIR, SYSCONFDIR)"
 
 all: build
@@ -198,8 +200,23 @@ smoke: $(addprefix smoke-,$(CROSS_TARGETS))
 size:
 	@bash scripts/size-table.sh $(MIPS_BUDGET) $(CROSS_TARGETS)
 
-dist: cross
+# Every tarball, or one box's: `make dist-pi`, `make dist-mipsel` (any NAME of CROSS_TARGETS), or
+# `make dist CROSS_TARGETS="aarch64 mipsel"`. The tools are checked before anything is built, so
+# a fresh clone is told at once to run `make tools`.
+dist:
+	@bash scripts/build-target.sh --check $(CROSS_TARGETS)
+	$(MAKE) cross CROSS_TARGETS="$(CROSS_TARGETS)"
 	bash scripts/dist.sh $(VERSION) $(CROSS_TARGETS)
+
+$(addprefix dist-,$(CROSS_TARGETS)): dist-%:
+	$(MAKE) dist CROSS_TARGETS=$*
+
+# The Raspberry Pi by its name: a 64-bit OS (arm64) takes aarch64, 32-bit Raspberry Pi OS armv7.
+dist-pi:
+	$(MAKE) dist CROSS_TARGETS=aarch64
+
+dist-pi32:
+	$(MAKE) dist CROSS_TARGETS=armv7
 
 # Installs the host build made by `make build` (not rebuilt here, so that `sudo make install`
 # needs no Rust toolchain for root); on a Raspberry Pi prefer a `make dist` binary (static).
