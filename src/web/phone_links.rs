@@ -185,9 +185,17 @@ pub fn push_path(device: Option<&DeviceId>, token: PushToken) -> String {
 fn split_host(header: &str) -> Option<(String, Option<u16>)> {
     let header = header.trim();
     let (host, port) = if let Some(rest) = header.strip_prefix('[') {
+        // An IPv6 literal: its characters only (a full parse would cost the MIPS build more
+        // than it checks here; the browser already reached the relay by it).
         let (inside, after) = rest.split_once(']')?;
-        inside.parse::<std::net::Ipv6Addr>().ok()?;
-        (format!("[{inside}]"), after)
+        let literal = !inside.is_empty()
+            && inside
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        if !literal {
+            return None;
+        }
+        (format!("[{}]", inside.to_ascii_lowercase()), after)
     } else {
         let (name, after) = match header.find(':') {
             Some(colon) => header.split_at(colon),
@@ -211,13 +219,18 @@ fn split_host(header: &str) -> Option<(String, Option<u16>)> {
     Some((host, port))
 }
 
+/// `localhost` and its subdomains, 127.0.0.0/8, `::1` and the unspecified addresses: names that
+/// lead a phone to itself or nowhere. `host` is as `split_host` leaves it (lowercase).
 fn is_loopback_name(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
+    let ipv4_loopback = host.strip_prefix("127.").is_some_and(|rest| {
+        rest.split('.').count() == 3 && rest.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    });
+    ipv4_loopback
+        || matches!(
+            host,
+            "localhost" | "0.0.0.0" | "[::1]" | "[::]" | "[0:0:0:0:0:0:0:1]"
+        )
         || host.ends_with(".localhost")
-        || bare
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
 }
 
 #[cfg(test)]
@@ -267,7 +280,9 @@ mod tests {
         for host in [
             Some("localhost:19999"),
             Some("127.0.0.1:19999"),
+            Some("127.1.2.3"),
             Some("[::1]:19999"),
+            Some("0.0.0.0:19999"),
             None,
             Some("bad host"),
         ] {
@@ -312,7 +327,7 @@ mod tests {
 
     #[test]
     fn odd_host_headers_are_not_used() {
-        for header in ["a b", "a:99999", "a:", "[zz]:1", "a/b", "a:1:2", ""] {
+        for header in ["a b", "a:99999", "a:", "[zz]:1", "[]", "a/b", "a:1:2", ""] {
             assert_eq!(split_host(header), None, "{header}");
         }
     }
