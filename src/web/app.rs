@@ -180,16 +180,7 @@ impl App {
             return PushToken::NotNeeded;
         }
         match presented {
-            Some(token)
-                if policy
-                    .check(
-                        Need::Push(device),
-                        &Presented::from_parts(None, None, Some(token)),
-                    )
-                    .is_ok() =>
-            {
-                PushToken::Carried(token)
-            }
+            Some(token) if policy.token_may_push(device, token) => PushToken::Carried(token),
             _ => PushToken::Needed,
         }
     }
