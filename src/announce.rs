@@ -5,15 +5,16 @@
 //! systemd, whose logs are files and journals, only the URLs are written.
 
 use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
 
+use crate::config::Config;
 use crate::host_addresses;
 use crate::qr::{self, QrCode};
 use crate::web::phone_links::{self, PushToken};
 
-/// Logs the URLs for a relay listening on `listening`; prints the phone's as a QR code too
-/// when standard error is a terminal.
-pub fn announce(listening: SocketAddr, push_protected: bool) {
+/// Logs the URLs for a relay configured with `config`, its `listen` the address actually
+/// bound; prints the phone's as a QR code too when standard error is a terminal.
+pub fn announce(config: &Config) {
+    let listening = config.listen;
     let port = listening.port();
     if let Some(why) = phone_links::unreachable_reason(listening) {
         log::warn!("{why}");
@@ -32,11 +33,12 @@ pub fn announce(listening: SocketAddr, push_protected: bool) {
     let mut first_phone_url = None;
     for host in &hosts {
         let host = phone_links::url_host(*host);
-        let phone = phone_links::link(phone_links::phone_origin(Some(port)), &host, &phone_path);
+        let origin = phone_links::phone_origin(Some(port), config);
+        let phone = phone_links::link(origin, &host, &phone_path);
         log::info!("dashboard: http://{host}:{port}/  phone: {phone}");
         first_phone_url.get_or_insert(phone);
     }
-    if push_protected {
+    if config.access.push_is_protected() {
         log::info!(
             "pushing needs a token: open the dashboard with ?token=PUSH_TOKEN for a phone \
              link that carries it, or add &token=PUSH_TOKEN to the phone URL"

@@ -60,7 +60,7 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     );
     // From here on the address actually bound: its port when `--listen` asked for port 0.
     config.listen = local;
-    announce::announce(local, config.access.push_is_protected());
+    announce::announce(&config);
     let settings = Settings {
         max_connections: config.max_connections.get(),
         write_timeout: config.write_timeout,

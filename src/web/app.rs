@@ -164,7 +164,7 @@ impl App {
         let token = self.push_token(device, presented.as_deref());
         PhoneLinks::for_dashboard(
             request.header("Host"),
-            self.config.listen,
+            &self.config,
             device,
             token,
             host_addresses::lan_addresses,

@@ -13,6 +13,7 @@
 use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::config::Config;
 use crate::relay::device_id::DeviceId;
 use crate::web::status::push_json_string;
 
@@ -28,8 +29,11 @@ pub struct PhoneOrigin {
 }
 
 /// Where phones open the relay's pages, given the port plain HTTP was reached on. The single
-/// place to change when the relay serves HTTPS: `https` and the HTTPS listener's port.
-pub fn phone_origin(plain_port: Option<u16>) -> PhoneOrigin {
+/// place to change when the relay serves HTTPS itself: then `https` and the port of the HTTPS
+/// listener in `config`, whatever port the dashboard was reached on.
+pub fn phone_origin(plain_port: Option<u16>, config: &Config) -> PhoneOrigin {
+    // Plain HTTP until the relay has an HTTPS listener of its own.
+    let _ = config;
     PhoneOrigin {
         scheme: "http",
         port: plain_port,
@@ -69,15 +73,17 @@ pub enum PhoneLinks {
 }
 
 impl PhoneLinks {
-    /// The links for a dashboard reached with `host_header`, on a relay listening on
-    /// `listen`; `lan` gives the host's LAN addresses (read only when needed).
+    /// The links for a dashboard reached with `host_header`, on a relay configured with
+    /// `config` (its `listen` the address actually bound); `lan` gives the host's LAN addresses
+    /// (read only when needed).
     pub fn for_dashboard(
         host_header: Option<&str>,
-        listen: SocketAddr,
+        config: &Config,
         device: &DeviceId,
         token: PushToken,
         lan: impl FnOnce() -> Vec<IpAddr>,
     ) -> PhoneLinks {
+        let listen = config.listen;
         if let Some(why) = unreachable_reason(listen) {
             return PhoneLinks::Unreachable(why);
         }
@@ -97,7 +103,11 @@ impl PhoneLinks {
             },
         };
         PhoneLinks::Links {
-            push: link(phone_origin(port), &host, &push_path(Some(device), token)),
+            push: link(
+                phone_origin(port, config),
+                &host,
+                &push_path(Some(device), token),
+            ),
             token: token.as_str(),
         }
     }
@@ -245,8 +255,15 @@ mod tests {
         vec!["192.168.1.2".parse().unwrap(), "fd00::2".parse().unwrap()]
     }
 
+    fn listening(listen: &str) -> Config {
+        Config {
+            listen: listen.parse().unwrap(),
+            ..Config::default()
+        }
+    }
+
     fn push_link(host: Option<&str>, listen: &str, token: PushToken) -> PhoneLinks {
-        PhoneLinks::for_dashboard(host, listen.parse().unwrap(), &cam(), token, lan)
+        PhoneLinks::for_dashboard(host, &listening(listen), &cam(), token, lan)
     }
 
     fn links(push: &str, token: &'static str) -> PhoneLinks {
@@ -297,7 +314,7 @@ mod tests {
         }
         let none = PhoneLinks::for_dashboard(
             Some("localhost"),
-            "0.0.0.0:19999".parse().unwrap(),
+            &listening("0.0.0.0:19999"),
             &cam(),
             PushToken::NotNeeded,
             Vec::new,
