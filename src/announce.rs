@@ -39,9 +39,10 @@ pub fn announce(config: &Config) {
         first_phone_url.get_or_insert(phone);
     }
     if config.access.push_is_protected() {
+        // Worded without `token=`: the log masks whatever follows it.
         log::info!(
-            "pushing needs a token: open the dashboard with ?token=PUSH_TOKEN for a phone \
-             link that carries it, or add &token=PUSH_TOKEN to the phone URL"
+            "pushing needs a token: add it to the phone URL as its token parameter, or open \
+             the dashboard with it there for a phone link and code that carry it"
         );
     }
     let stderr = std::io::stderr();
@@ -50,9 +51,8 @@ pub fn announce(config: &Config) {
     }
 }
 
-/// The QR code of `url` with a line saying what it is. A link too long for a code (an IPv6
-/// address with a long port would still fit; nothing announced here comes near the limit) is
-/// left as text.
+/// The QR code of `url` with a line saying what it is. A link too long for a code stays text
+/// only (the longest announced, with a full IPv6 address, is about 70 bytes of the 213).
 fn print_code(out: &mut impl Write, url: &str) {
     let Ok(code) = QrCode::encode(url.as_bytes()) else {
         return;

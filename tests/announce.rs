@@ -73,6 +73,18 @@ fn the_log_lists_working_urls_for_each_lan_address_and_no_code_without_a_termina
 }
 
 #[test]
+fn with_push_tokens_the_log_says_how_phones_get_one() {
+    let relay = Relay::start(&["--listen", "0.0.0.0:0", "--push-token", "secret-push"]);
+    let line = relay.wait_for_log("pushing needs a token", WITHIN);
+    assert!(
+        line.ends_with("for a phone link and code that carry it"),
+        "{line}"
+    );
+    assert!(!line.contains("***"), "{line}");
+    assert!(!relay.logged("secret-push"));
+}
+
+#[test]
 fn a_loopback_relay_says_that_phones_cannot_reach_it() {
     let relay = Relay::start(&[]);
     let line = relay.wait_for_log("which phones cannot reach", WITHIN);
