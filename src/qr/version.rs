@@ -88,7 +88,7 @@ impl Version {
     }
 
     /// The data codewords for `text` (which must fit): mode, count, bytes, terminator, padding.
-    pub fn data(&self, text: &[u8]) -> Vec<u8> {
+    pub(crate) fn data(&self, text: &[u8]) -> Vec<u8> {
         let mut bits = Bits::default();
         bits.push(BYTE_MODE, 4);
         bits.push(text.len() as u32, self.count_bits());
@@ -97,7 +97,7 @@ impl Version {
         }
         let room = self.data_codewords() * 8;
         // Terminator: up to four zero bits, then zeros to the byte boundary.
-        let terminator = (room - bits.len).min(4) as u32;
+        let terminator = room.saturating_sub(bits.len).min(4) as u32;
         bits.push(0, terminator);
         let to_boundary = ((8 - bits.len % 8) % 8) as u32;
         bits.push(0, to_boundary);
@@ -112,7 +112,7 @@ impl Version {
     /// Every codeword in the order it is placed: the data split into blocks (the shorter
     /// blocks first), each block's error correction computed, then both interleaved column by
     /// column (section 7.6).
-    pub fn codewords(&self, text: &[u8]) -> Vec<u8> {
+    pub(crate) fn codewords(&self, text: &[u8]) -> Vec<u8> {
         let data = self.data(text);
         let short_len = self.data_codewords() / self.blocks;
         let long_blocks = self.data_codewords() % self.blocks;
