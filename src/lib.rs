@@ -7,12 +7,14 @@
 //! `relay` (devices, frames, the MJPEG wire format), `access` (credentials, CORS) and `http`
 //! (connections, requests, answers); `relay` and `http` know nothing of each other. All of
 //! them speak of refusals in one vocabulary (`refusal`). `server` wires the layers together,
-//! `config` holds the validated settings, `sys` every system call std has no wrapper for.
+//! `config` holds the validated settings (`machine` the memory they are sized for), `sys` every
+//! system call std has no wrapper for.
 
 pub mod access;
 pub mod config;
 pub mod http;
 pub mod logging;
+pub mod machine;
 pub mod refusal;
 pub mod relay;
 pub mod server;

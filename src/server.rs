@@ -57,6 +57,17 @@ pub fn run(config: Config) -> Result<(), RunError> {
         config.max_connections,
         config.max_frame_bytes
     );
+    log::info!(
+        "memory budget: {} bytes for frames and uploads ({})",
+        config.memory_budget,
+        config.memory_budget_origin
+    );
+    if config.ignored_max_upload_bytes {
+        log::warn!(
+            "--max-upload-bytes (STREAMPUMP_MAX_UPLOAD_BYTES) is no longer used: uploads count \
+             against --memory-budget"
+        );
+    }
     let settings = Settings {
         max_connections: config.max_connections.get(),
         write_timeout: config.write_timeout,

@@ -4,9 +4,16 @@
 //! none yet (go2rtc started before the phone); those waiting devices have an allowance of their
 //! own of the same size, so viewers asking for made-up ids can never take a phone's place.
 //!
-//! The registry lock is held only to find or insert a device, never while a frame is copied or
-//! written, so it is not a bottleneck for pushes or viewers. Lock order is always registry, then
-//! device.
+//! Every push is charged to the memory budget (`memory`) before its body is read, here, because
+//! making room is a choice between devices: frames of offline devices go first (oldest first),
+//! then devices nobody watches that pushed a single frame, and, for a push to a watched device,
+//! any device nobody watches. An online device that someone watches never loses its frame to
+//! make room. When even dropping every expendable frame would not make enough room, nothing is
+//! dropped and the push gets 503.
+//!
+//! The registry lock is held only to find, insert or drop devices, never while a frame is
+//! received or written, so it is not a bottleneck for pushes or viewers. Lock order is always
+//! registry, then device, then the memory ledger.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,10 +25,11 @@ use parking_lot::Mutex;
 use crate::config::Config;
 use crate::refusal::{Reason, Refusal};
 use crate::relay::device::{
-    Device, DeviceStatus, Frame, HangUp, Peer, PushMode, Viewer, ViewersFull,
+    Device, DeviceStatus, Expendable, Frame, HangUp, Peer, PushMode, Viewer, ViewersFull,
 };
 use crate::relay::device_id::DeviceId;
 use crate::relay::jpeg::Dimensions;
+use crate::relay::memory::{Charge, Full, MemoryBudget, Stage};
 use crate::relay::mjpeg::Part;
 use crate::text::decimal::Seconds;
 
@@ -52,9 +60,29 @@ fn too_many_viewers(limit: usize) -> Refusal {
     )
 }
 
+fn out_of_memory(budget: &MemoryBudget, needed: usize, full: Full) -> Refusal {
+    let usage = budget.snapshot().usage;
+    let message = match full {
+        Full::Budget => format!(
+            "memory budget full ({} of {} bytes in use: {usage}; {needed} more needed, see \
+             --memory-budget); try again later",
+            usage.total(),
+            budget.limit()
+        ),
+        Full::NewcomerShare => format!(
+            "uploads for new devices already hold half the memory budget ({} of {} bytes, see \
+             --memory-budget); try again later",
+            usage.newcomer_uploads,
+            budget.limit()
+        ),
+    };
+    Refusal::new(Reason::MemoryBudget, message)
+}
+
 #[derive(Debug)]
 pub struct Registry {
     devices: Mutex<HashMap<DeviceId, Arc<Device>>>,
+    memory: Arc<MemoryBudget>,
     max_devices: usize,
     max_viewers: usize,
     offline_after: Duration,
@@ -65,11 +93,96 @@ impl Registry {
     pub fn new(config: &Config) -> Registry {
         Registry {
             devices: Mutex::new(HashMap::new()),
+            memory: MemoryBudget::new(config.memory_budget),
             max_devices: config.max_devices.get(),
             max_viewers: config.max_viewers.get(),
             offline_after: config.offline_after,
             evict_after: config.evict_after,
         }
+    }
+
+    /// The memory budget every frame and upload is charged to.
+    pub fn memory(&self) -> &MemoryBudget {
+        &self.memory
+    }
+
+    /// Charges `bytes` for a push to `id` (a body about to be received, or a frame about to be
+    /// copied), dropping expendable frames if that makes room; see the module docs.
+    pub fn reserve(&self, id: &DeviceId, bytes: usize) -> Result<Charge, Refusal> {
+        let mut devices = self.devices.lock();
+        let (newcomer, watched) = devices
+            .get(id)
+            .map_or((true, false), |d| (!d.has_frame(), d.is_watched()));
+        let stage = if newcomer {
+            Stage::NewcomerUpload
+        } else {
+            Stage::Upload
+        };
+        let full = match self.memory.charge(bytes, stage) {
+            Ok(charge) => return Ok(charge),
+            Err(full) => full,
+        };
+        if full == Full::Budget {
+            if let Some(charge) = self.make_room(&mut devices, id, bytes, stage, watched) {
+                return Ok(charge);
+            }
+        }
+        drop(devices);
+        let refusal = out_of_memory(&self.memory, bytes, full);
+        if let Some(usage) = self.memory.refused() {
+            log::warn!(
+                "memory budget of {} bytes is full ({usage}): refusing pushes that do not fit \
+                 until room is made",
+                self.memory.limit()
+            );
+        }
+        Err(refusal)
+    }
+
+    /// Drops expendable frames, least important and oldest first, until `bytes` fit; drops
+    /// nothing if dropping all of them would not be enough.
+    fn make_room(
+        &self,
+        devices: &mut HashMap<DeviceId, Arc<Device>>,
+        requester: &DeviceId,
+        bytes: usize,
+        stage: Stage,
+        for_watched: bool,
+    ) -> Option<Charge> {
+        let now = Instant::now();
+        let mut expendable: Vec<(Expendable, Instant, usize, &DeviceId)> = devices
+            .iter()
+            .filter(|(id, _)| *id != requester)
+            .filter_map(|(id, device)| {
+                let (rank, since, held) = device.expendable(now, for_watched)?;
+                Some((rank, since, held, id))
+            })
+            .collect();
+        let freeable: usize = expendable.iter().map(|(_, _, held, _)| held).sum();
+        let usage = self.memory.snapshot().usage;
+        if usage.total().saturating_sub(freeable).saturating_add(bytes) > self.memory.limit() {
+            return None;
+        }
+        expendable.sort_unstable();
+        let victims: Vec<DeviceId> = expendable.into_iter().map(|(.., id)| id.clone()).collect();
+        for victim in victims {
+            let Some(device) = devices.get(&victim) else {
+                continue;
+            };
+            if device.drop_frame() {
+                devices.remove(&victim);
+                log::debug!("{victim}: forgotten to make room in the memory budget");
+            } else {
+                log::debug!("{victim}: offline frame dropped to make room in the memory budget");
+            }
+            self.memory.count_eviction();
+            // A frame still being written to someone frees its bytes only when they are done,
+            // so the next victim may be needed even though the sum said this one would do.
+            if let Ok(charge) = self.memory.charge(bytes, stage) {
+                return Some(charge);
+            }
+        }
+        None
     }
 
     /// Publishes a frame, creating the device on its first push; returns the device too.
@@ -143,9 +256,18 @@ impl Registry {
         devices.iter().map(|d| d.status(now)).collect()
     }
 
-    /// Housekeeping: logs devices going offline and forgets idle ones.
+    /// Housekeeping: logs devices going offline, forgets idle ones, and says when the memory
+    /// budget has stopped refusing pushes.
     pub fn sweep(&self) {
         let now = Instant::now();
+        if let Some(recovered) = self.memory.check_recovered(now) {
+            log::info!(
+                "memory budget: pushes fit again ({} refused over {}; in use now: {})",
+                recovered.refused,
+                Seconds(recovered.lasted),
+                self.memory.snapshot().usage
+            );
+        }
         let mut devices = self.devices.lock();
         devices.retain(|id, device| {
             let outcome = device.sweep(now, self.evict_after);
@@ -228,7 +350,7 @@ mod tests {
     }
 
     fn jpeg() -> Part {
-        Part::from_jpeg(&[0xFF, 0xD8, 0xFF, 0xD9])
+        Part::from_jpeg(&[0xFF, 0xD8, 0xFF, 0xD9], None)
     }
 
     #[test]
