@@ -73,6 +73,12 @@ pub struct Scale {
     /// connections that ask for something once it is full.
     pub connection_cap: Option<usize>,
     pub over_cap: usize,
+    /// Attack 15: the relay's `--memory-budget`, how long the flood lasts, how many new ids it
+    /// pushes to, and over how many connections at once.
+    pub flood_budget: usize,
+    pub flood_for: Duration,
+    pub flood_ids: usize,
+    pub flood_connections: usize,
 }
 
 /// The relay's default `--request-timeout`, in effect with [`Scale::patient_relay_args`].
@@ -133,6 +139,10 @@ impl Scale {
                 injection_repeats: 5,
                 connection_cap: None,
                 over_cap: 50,
+                flood_budget: 32 << 20,
+                flood_for: secs(20),
+                flood_ids: 200,
+                flood_connections: 4,
             }
         } else {
             Scale {
@@ -171,6 +181,10 @@ impl Scale {
                 injection_repeats: 1,
                 connection_cap: Some(64),
                 over_cap: 10,
+                flood_budget: 16 << 20,
+                flood_for: secs(4),
+                flood_ids: 40,
+                flood_connections: 2,
             }
         }
     }

@@ -412,8 +412,8 @@ impl MjpegStream {
     }
 }
 
-/// A small JPEG-framed buffer: SOI, SOF0 with the given size, a tag byte repeated to fill
-/// `size` bytes, EOI. Enough for the relay, which checks framing and reads SOF.
+/// A small JPEG: SOI, SOF0 with the given size, SOS, a tag byte repeated to fill `size` bytes
+/// as its image data, EOI. Enough for the relay, which walks the structure but decodes nothing.
 pub fn jpeg(width: u16, height: u16, tag: u8, size: usize) -> Vec<u8> {
     let mut out = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08];
     out.extend_from_slice(&height.to_be_bytes());
