@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 /// After this long without a refusal, the budget is reported as accepting pushes again.
-pub const QUIET_AFTER: Duration = Duration::from_secs(10);
+pub const QUIET_AFTER: Duration = Duration::from_secs(5);
 
 /// Bytes in use, by what holds them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

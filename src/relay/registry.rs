@@ -416,4 +416,87 @@ mod tests {
         // A push after eviction simply creates the device again.
         assert_eq!(push(&registry, "idle"), Ok(1));
     }
+
+    const JPEG_BYTES: usize = 1000;
+
+    /// A registry whose budget holds `frames` frames of `JPEG_BYTES`, offline after 300 ms.
+    fn budgeted(frames: usize) -> Registry {
+        Registry::new(&Config {
+            memory_budget: frames * Part::size_for(JPEG_BYTES),
+            offline_after: Duration::from_millis(300),
+            evict_after: Duration::from_secs(3600),
+            ..Config::default()
+        })
+    }
+
+    fn push_charged(registry: &Registry, name: &str) -> Result<u64, Refusal> {
+        let charge = registry.reserve(&id(name), Part::size_for(JPEG_BYTES))?;
+        let part = Part::from_jpeg(&[7; JPEG_BYTES], Some(charge));
+        registry
+            .publish(&id(name), part, None, (None, PushMode::Single))
+            .map(|(seq, _)| seq)
+    }
+
+    /// Devices holding a frame, by id.
+    fn kept(registry: &Registry) -> Vec<String> {
+        registry
+            .statuses()
+            .iter()
+            .filter(|s| s.last_frame_bytes.is_some())
+            .map(|s| s.id.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn room_is_made_from_offline_frames_then_single_pushes_and_never_from_watched_devices() {
+        let registry = budgeted(5);
+        push_charged(&registry, "gone").unwrap();
+        let gone_viewer = registry.watch(&id("gone"), Peer::default()).unwrap();
+        std::thread::sleep(Duration::from_millis(350));
+        // Watched and pushing; unwatched and pushing; a single push; a newcomer.
+        push_charged(&registry, "phone").unwrap();
+        push_charged(&registry, "phone").unwrap();
+        let _phone_viewer = registry.watch(&id("phone"), Peer::default()).unwrap();
+        push_charged(&registry, "busy").unwrap();
+        push_charged(&registry, "busy").unwrap();
+        push_charged(&registry, "once").unwrap();
+        push_charged(&registry, "new_1").unwrap();
+        assert_eq!(kept(&registry), ["busy", "gone", "new_1", "once", "phone"]);
+        // Full: the offline frame goes first; its device stays for its viewer.
+        push_charged(&registry, "new_2").unwrap();
+        assert_eq!(kept(&registry), ["busy", "new_1", "new_2", "once", "phone"]);
+        assert!(registry.statuses().iter().any(|s| s.id.as_str() == "gone"));
+        drop(gone_viewer);
+        // Then single pushes nobody watches, oldest first, device and all.
+        push_charged(&registry, "new_3").unwrap();
+        assert_eq!(
+            kept(&registry),
+            ["busy", "new_1", "new_2", "new_3", "phone"]
+        );
+        assert!(registry.statuses().iter().all(|s| s.id.as_str() != "once"));
+        push_charged(&registry, "new_4").unwrap();
+        push_charged(&registry, "new_5").unwrap();
+        assert_eq!(
+            kept(&registry),
+            ["busy", "new_3", "new_4", "new_5", "phone"]
+        );
+        // With the rest watched, a newcomer finds no room: a device that keeps pushing is not
+        // pushed out by one, and nothing is dropped for a push that fails anyway.
+        let _watchers: Vec<Viewer> = ["new_3", "new_4", "new_5"]
+            .iter()
+            .map(|name| registry.watch(&id(name), Peer::default()).unwrap())
+            .collect();
+        let refused = push_charged(&registry, "new_6").unwrap_err();
+        assert_eq!(refused.reason, Reason::MemoryBudget);
+        assert_eq!(
+            kept(&registry),
+            ["busy", "new_3", "new_4", "new_5", "phone"]
+        );
+        // A watched device's next frame may push out a device nobody watches.
+        push_charged(&registry, "phone").unwrap();
+        assert_eq!(kept(&registry), ["new_3", "new_4", "new_5", "phone"]);
+        let snapshot = registry.memory().snapshot();
+        assert_eq!(snapshot.usage.frames, 4 * Part::size_for(JPEG_BYTES));
+        assert_eq!((snapshot.refusals, snapshot.evictions), (1, 5));
+    }
 }

@@ -168,6 +168,16 @@ impl Relay {
             .any(|line| line.contains(needle))
     }
 
+    /// How many log lines so far contain `needle`.
+    pub fn logged_count(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.contains(needle))
+            .count()
+    }
+
     /// Waits until a log line containing `needle` appears.
     pub fn wait_for_log(&self, needle: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
