@@ -237,6 +237,8 @@ test('the dashboard shows the device with a live 640-wide preview', async () => 
     await eventually('the preview counted as a viewer', 8000, async () =>
       /viewers\s*1(?!\d)/.test(await card.locator('.stats').textContent()));
     assert.match(await card.textContent(), /online/);
+    // One line on the memory budget: the phone's frame is in it.
+    assert.match(await page.textContent('#memory'), /memory \d+\.\d of \d+\.\d MB: frames 0\.[0-9], uploads/);
     assert.match(await page.textContent('#push-url'), /\/push\.html\?device_id=cam_1/);
     await card.locator('summary').click();
     assert.match(await card.textContent(), /go2rtc\.yaml/);
