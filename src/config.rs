@@ -67,7 +67,7 @@ pub struct Args {
     #[argh(option)]
     pub max_frame_bytes: Option<String>,
 
-    /// no longer used: uploads count against --memory-budget; accepted so that older
+    /// no longer used (uploads count against the memory budget); accepted so that older
     /// configurations still start [STREAMPUMP_MAX_UPLOAD_BYTES]
     #[argh(option)]
     pub max_upload_bytes: Option<String>,
