@@ -31,9 +31,11 @@ use crate::scale::Scale;
 use crate::trial::{self, Outcome, Row, Subject};
 use crate::THREAD_STACK_BYTES;
 
-/// Frames of the largest size the relay takes with its default `--max-frame-bytes` (the
-/// budgets used here are at least four times that).
-const MAXIMAL_FRAME: usize = 4 * 1024 * 1024;
+/// Frames of the largest size the relay takes with its default `--max-frame-bytes`: 4 MiB,
+/// or a quarter of the budget when that is less (2 MiB with a 64 MB router's 8 MiB).
+fn maximal_frame(budget: usize) -> usize {
+    (4 << 20).min(budget / 4)
+}
 /// The phones: two devices, two viewers each, 60 KB frames.
 const PHONES: Shape = Shape {
     devices: 2,
@@ -74,7 +76,7 @@ pub fn flood_of_new_devices(scale: &Scale) -> Row {
          pushes {} MiB frames to {} new ids over {} connections for {} s; RSS must stay \
          within baseline + budget + {} MiB",
         scale.flood_budget >> 20,
-        MAXIMAL_FRAME >> 20,
+        maximal_frame(scale.flood_budget) >> 20,
         scale.flood_ids,
         scale.flood_connections,
         scale.flood_for.as_secs(),
@@ -149,7 +151,7 @@ fn flood(target: &Target, scale: &Scale) -> FloodTally {
     let tally = Arc::new(FloodTally::default());
     let next_id = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let frame = Arc::new(Frame::new(MAXIMAL_FRAME, 99));
+    let frame = Arc::new(Frame::new(maximal_frame(scale.flood_budget), 99));
     let pushers: Vec<_> = (0..scale.flood_connections)
         .map(|index| {
             let (tally, next_id, stop, frame) = (

@@ -75,6 +75,7 @@ pub struct Scale {
     pub over_cap: usize,
     /// Attack 15: the relay's `--memory-budget`, how long the flood lasts, how many new ids it
     /// pushes to, and over how many connections at once.
+    /// `FLOOD_BUDGET_MIB` overrides the budget (8 for a 64 MB router's).
     pub flood_budget: usize,
     pub flood_for: Duration,
     pub flood_ids: usize,
@@ -102,7 +103,7 @@ impl Scale {
         };
         let secs = Duration::from_secs;
         let ms = Duration::from_millis;
-        if full {
+        let mut scale = if full {
             Scale {
                 full,
                 phase: secs(5),
@@ -186,7 +187,14 @@ impl Scale {
                 flood_ids: 40,
                 flood_connections: 2,
             }
+        };
+        if let Ok(mib) = std::env::var("FLOOD_BUDGET_MIB") {
+            let mib: usize = mib
+                .parse()
+                .unwrap_or_else(|_| panic!("FLOOD_BUDGET_MIB={mib:?}: expected a number"));
+            scale.flood_budget = mib << 20;
         }
+        scale
     }
 
     pub fn name(&self) -> &'static str {

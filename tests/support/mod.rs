@@ -34,6 +34,25 @@ pub fn run_streampump(args: &[&str], env: &[(&str, &str)]) -> std::process::Outp
         .expect("run streampump")
 }
 
+/// The relay to start: the binary cargo built for these tests, or, with
+/// `STREAMPUMP_TEST_BIN` (and `STREAMPUMP_TEST_RUNNER`, e.g. `qemu-mipsel`), another build
+/// of it, such as a cross build run under qemu-user (`make flood-mipsel`). The process the
+/// tests measure is then the runner's, which holds the relay's memory and threads.
+pub fn relay_command() -> Command {
+    let binary = std::env::var("STREAMPUMP_TEST_BIN")
+        .ok()
+        .filter(|path| !path.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_streampump").to_string());
+    match std::env::var("STREAMPUMP_TEST_RUNNER") {
+        Ok(runner) if !runner.is_empty() => {
+            let mut command = Command::new(runner);
+            command.arg(binary);
+            command
+        }
+        _ => Command::new(binary),
+    }
+}
+
 /// A running relay, killed when dropped.
 pub struct Relay {
     child: Child,
@@ -78,7 +97,7 @@ impl Relay {
         extra_args: &[&str],
         configure: impl FnOnce(&mut Command),
     ) -> Relay {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_streampump"));
+        let mut command = relay_command();
         command
             .args(["--listen", "127.0.0.1:0"])
             .args(extra_args)
