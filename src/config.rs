@@ -524,11 +524,17 @@ impl Setting {
     /// Bytes, or kibibytes, mebibytes or gibibytes with a `k`, `M` or `G` after the number.
     fn byte_size(&self, min: usize) -> Result<usize, ConfigError> {
         let text = self.raw.trim();
-        let (number, unit) = match text.char_indices().last() {
-            Some((at, 'k' | 'K')) => (&text[..at], 1 << 10),
-            Some((at, 'm' | 'M')) => (&text[..at], 1 << 20),
-            Some((at, 'g' | 'G')) => (&text[..at], 1 << 30),
-            _ => (text, 1),
+        let unit = match text.as_bytes().last() {
+            Some(b'k' | b'K') => 1 << 10,
+            Some(b'm' | b'M') => 1 << 20,
+            Some(b'g' | b'G') => 1 << 30,
+            _ => 1,
+        };
+        // The unit is one ASCII letter, so cutting it off leaves whole characters.
+        let number = if unit == 1 {
+            text
+        } else {
+            &text[..text.len() - 1]
         };
         let value = number
             .parse::<usize>()

@@ -23,6 +23,7 @@ pub const EOI: [u8; 2] = [0xFF, 0xD9];
 /// stills, 16320 wide); a bigger picture would cost a viewer's decoder a gigabyte (16384² ×
 /// 4 bytes), which is what a made-up header claiming 65535×65535 is for.
 pub const MAX_SIDE: u16 = 16384;
+const _: () = assert!(MAX_SIDE == 16384, "the refusal's text names the limit");
 
 const SOS: u8 = 0xDA;
 
@@ -45,60 +46,63 @@ pub enum NotAJpeg {
 }
 
 impl std::fmt::Display for NotAJpeg {
+    // One static sentence per problem and the byte it was found at: a format string per
+    // problem would cost a router's flash more than the whole walk.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match *self {
-            NotAJpeg::MissingStart => {
-                f.write_str("body is not a JPEG: it must start with FF D8 (start of image)")
-            }
-            NotAJpeg::MissingEnd => f.write_str(
+        let (text, at) = match *self {
+            NotAJpeg::MissingStart => (
+                "body is not a JPEG: it must start with FF D8 (start of image)",
+                None,
+            ),
+            NotAJpeg::MissingEnd => (
                 "body is not a complete JPEG: it must end with FF D9 (end of image); \
                  was the upload cut short?",
+                None,
             ),
             NotAJpeg::NoMarker { at } => {
+                ("body is not a JPEG: no marker where one must be", Some(at))
+            }
+            NotAJpeg::BadSegmentLength { at } => {
+                ("body is not a JPEG: a segment length below 2", Some(at))
+            }
+            NotAJpeg::SegmentOverrun { at } => (
+                "body is not a complete JPEG: a segment runs past its end",
+                Some(at),
+            ),
+            NotAJpeg::SecondStart { at } => {
+                ("body is not one JPEG: a second start of image", Some(at))
+            }
+            NotAJpeg::BadFrameHeader { at } => {
+                ("body is not a JPEG: malformed frame header", Some(at))
+            }
+            NotAJpeg::AbsurdSize { width, height } => {
                 write!(
                     f,
-                    "body is not a JPEG: no marker at byte {at}, where one must be"
-                )
+                    "body is not a usable JPEG: its picture is {width}x{height}"
+                )?;
+                ("; each side must be 1 to 16384 pixels", None)
             }
-            NotAJpeg::BadSegmentLength { at } => write!(
-                f,
-                "body is not a JPEG: the segment at byte {at} has a length below 2"
-            ),
-            NotAJpeg::SegmentOverrun { at } => write!(
-                f,
-                "body is not a complete JPEG: the segment at byte {at} runs past its end"
-            ),
-            NotAJpeg::SecondStart { at } => write!(
-                f,
-                "body is not one JPEG: a second start of image at byte {at}"
-            ),
-            NotAJpeg::BadFrameHeader { at } => {
-                write!(f, "body is not a JPEG: malformed frame header at byte {at}")
-            }
-            NotAJpeg::AbsurdSize { width, height } => write!(
-                f,
-                "body is not a usable JPEG: its picture is {width}x{height}; each side must be \
-                 1 to {MAX_SIDE}"
-            ),
-            NotAJpeg::ScanBeforeFrameHeader { at } => write!(
-                f,
-                "body is not a JPEG: image data at byte {at} comes before any frame header"
+            NotAJpeg::ScanBeforeFrameHeader { at } => (
+                "body is not a JPEG: image data before any frame header",
+                Some(at),
             ),
             NotAJpeg::BadScanHeader { at } => {
-                write!(f, "body is not a JPEG: malformed scan header at byte {at}")
+                ("body is not a JPEG: malformed scan header", Some(at))
             }
-            NotAJpeg::EmptyScan { at } => write!(
-                f,
-                "body is not a complete JPEG: the scan at byte {at} has no image data; \
-                 was it cut short?"
+            NotAJpeg::EmptyScan { at } => (
+                "body is not a complete JPEG: a scan has no image data; was it cut short?",
+                Some(at),
             ),
-            NotAJpeg::NoImageData => {
-                f.write_str("body is not a JPEG: it ends before any image data")
-            }
-            NotAJpeg::EndsEarly { at } => write!(
-                f,
-                "body is not one JPEG: its image ends at byte {at}, before the body does"
+            NotAJpeg::NoImageData => ("body is not a JPEG: it ends before any image data", None),
+            NotAJpeg::EndsEarly { at } => (
+                "body is not one JPEG: its image ends before the body does",
+                Some(at),
             ),
+        };
+        f.write_str(text)?;
+        match at {
+            Some(at) => write!(f, " (at byte {at})"),
+            None => Ok(()),
         }
     }
 }

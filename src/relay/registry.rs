@@ -150,24 +150,31 @@ impl Registry {
         for_watched: bool,
     ) -> Option<Charge> {
         let now = Instant::now();
-        let mut expendable: Vec<(Expendable, Instant, usize, &DeviceId)> = devices
+        let freeable: usize = devices
             .iter()
             .filter(|(id, _)| *id != requester)
-            .filter_map(|(id, device)| {
-                let (rank, since, held) = device.expendable(now, for_watched)?;
-                Some((rank, since, held, id))
-            })
-            .collect();
-        let freeable: usize = expendable.iter().map(|(_, _, held, _)| held).sum();
+            .filter_map(|(_, device)| device.expendable(now, for_watched))
+            .map(|(_, _, held)| held)
+            .sum();
         let usage = self.memory.snapshot().usage;
         if usage.total().saturating_sub(freeable).saturating_add(bytes) > self.memory.limit() {
             return None;
         }
-        expendable.sort_unstable();
-        let victims: Vec<DeviceId> = expendable.into_iter().map(|(.., id)| id.clone()).collect();
-        for victim in victims {
+        // Least important and oldest first, looked for anew each round rather than sorted:
+        // there are at most --max-devices of them, and a sort's code costs a router's flash.
+        // Each round takes a frame away, so the rounds end.
+        loop {
+            let (_, victim) = devices
+                .iter()
+                .filter(|(id, _)| *id != requester)
+                .filter_map(|(id, device)| {
+                    let (rank, since, _) = device.expendable(now, for_watched)?;
+                    Some(((rank, since), id))
+                })
+                .min_by_key(|(order, _)| *order)?;
+            let victim = victim.clone();
             let Some(device) = devices.get(&victim) else {
-                continue;
+                return None;
             };
             if device.drop_frame() {
                 devices.remove(&victim);
@@ -182,7 +189,6 @@ impl Registry {
                 return Some(charge);
             }
         }
-        None
     }
 
     /// Publishes a frame, creating the device on its first push; returns the device too.
