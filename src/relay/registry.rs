@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 use crate::config::Config;
 use crate::refusal::{Reason, Refusal};
 use crate::relay::device::{
-    Device, DeviceStatus, Expendable, Frame, HangUp, Peer, PushMode, Viewer, ViewersFull,
+    Device, DeviceStatus, Frame, HangUp, Peer, PushMode, Viewer, ViewersFull,
 };
 use crate::relay::device_id::DeviceId;
 use crate::relay::jpeg::Dimensions;

@@ -7,7 +7,8 @@
 //! one client pushes frames of the largest size to new ids, over a few connections at once,
 //! as fast as they go, for the scale's time. Required:
 //! - the relay's RSS, sampled every 100 ms, never rises above the baseline (taken with the
-//!   phones running) plus the budget plus [`RSS_MARGIN_KB`];
+//!   phones running) plus the budget plus [`RSS_MARGIN_KB`] (under qemu-user, the relay's own
+//!   mappings: see `resources::Usage::read`);
 //! - no push of the phones fails during the flood (a 503 would be one), and their viewers keep
 //!   receiving (at full scale at least 14 fps, as for every attack);
 //! - the flood really met the budget: frames were dropped to make room
