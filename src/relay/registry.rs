@@ -173,9 +173,7 @@ impl Registry {
                 })
                 .min_by_key(|(order, _)| *order)?;
             let victim = victim.clone();
-            let Some(device) = devices.get(&victim) else {
-                return None;
-            };
+            let device = devices.get(&victim)?;
             if device.drop_frame() {
                 devices.remove(&victim);
                 log::debug!("{victim}: forgotten to make room in the memory budget");
