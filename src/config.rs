@@ -15,6 +15,7 @@ use argh::FromArgs;
 
 use crate::access::cors::AllowedOrigins;
 use crate::access::{Policy, Secret};
+use crate::machine::{self, BudgetOrigin};
 use crate::relay::device_id::DeviceId;
 use crate::state::StateDir;
 use crate::text::decimal::{self, Seconds};
@@ -32,8 +33,15 @@ pub mod defaults {
     pub const WRITE_TIMEOUT: &str = "10s";
     pub const REQUEST_TIMEOUT: &str = "10s";
     pub const PUSH_TIMEOUT: &str = "60s";
-    pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 }
+
+/// The memory budget must hold at least this many of the largest frames: one kept and one
+/// being received.
+const FRAMES_PER_BUDGET: usize = 2;
+/// With the frame cap left at its default, it is at most this share of the budget.
+const DEFAULT_FRAME_SHARE: usize = 4;
+/// Smallest memory budget accepted.
+const MEMORY_BUDGET_FLOOR: usize = 64 * 1024;
 
 /// Largest frame cap accepted: far above any phone JPEG, and small enough that one frame per
 /// device cannot exhaust a router.
@@ -49,13 +57,19 @@ pub struct Args {
     #[argh(option)]
     pub listen: Option<String>,
 
+    /// memory for every frame kept, being received or still being written, in bytes or with
+    /// k, M or G; a push that finds no room gets 503 [STREAMPUMP_MEMORY_BUDGET] (default an
+    /// eighth of the machine's memory, 8M to 256M)
+    #[argh(option)]
+    pub memory_budget: Option<String>,
+
     /// largest accepted JPEG in bytes; bigger pushes get 413 [STREAMPUMP_MAX_FRAME_BYTES]
-    /// (default 4194304)
+    /// (default 4194304, or a quarter of the memory budget if that is less)
     #[argh(option)]
     pub max_frame_bytes: Option<String>,
 
-    /// most bytes of push bodies being received at once; a push that does not fit gets 503
-    /// [STREAMPUMP_MAX_UPLOAD_BYTES] (default 16777216)
+    /// no longer used (uploads count against the memory budget); accepted so that older
+    /// configurations still start [STREAMPUMP_MAX_UPLOAD_BYTES]
     #[argh(option)]
     pub max_upload_bytes: Option<String>,
 
@@ -149,8 +163,11 @@ pub struct Args {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub memory_budget: usize,
+    pub memory_budget_origin: BudgetOrigin,
     pub max_frame_bytes: usize,
-    pub max_upload_bytes: usize,
+    /// `--max-upload-bytes` was given: said once at start, since it no longer does anything.
+    pub ignored_max_upload_bytes: bool,
     pub max_devices: NonZeroUsize,
     pub max_viewers: NonZeroUsize,
     pub max_connections: NonZeroUsize,
@@ -169,8 +186,8 @@ pub struct Config {
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "--listen {}", self.listen)?;
+        writeln!(f, "--memory-budget {}", self.memory_budget)?;
         writeln!(f, "--max-frame-bytes {}", self.max_frame_bytes)?;
-        writeln!(f, "--max-upload-bytes {}", self.max_upload_bytes)?;
         writeln!(f, "--max-devices {}", self.max_devices)?;
         writeln!(f, "--max-viewers {}", self.max_viewers)?;
         writeln!(f, "--max-connections {}", self.max_connections)?;
@@ -244,10 +261,21 @@ impl Config {
         Config::from_sources(args, |name| std::env::var(name).ok())
     }
 
-    /// Builds the configuration from flags and an environment lookup (injected for tests).
+    /// Builds the configuration from flags and an environment lookup (injected for tests),
+    /// for this machine's memory.
     pub fn from_sources(
         args: &Args,
         env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        Config::for_machine(args, env, machine::mem_total())
+    }
+
+    /// Builds the configuration for a machine with `mem_total` bytes of memory (`None`:
+    /// unknown), which sets the default memory budget.
+    pub fn for_machine(
+        args: &Args,
+        env: impl Fn(&str) -> Option<String>,
+        mem_total: Option<u64>,
     ) -> Result<Config, ConfigError> {
         let env: &dyn Fn(&str) -> Option<String> = &env;
         let setting = |flag: &'static str, given: &Option<String>, default: &str| Setting {
@@ -280,28 +308,36 @@ impl Config {
         .duration(Duration::from_secs(1), Duration::from_secs(3600))?;
         let push_timeout = setting("push-timeout", &args.push_timeout, defaults::PUSH_TIMEOUT)
             .duration(Duration::from_secs(1), Duration::from_secs(3600))?;
-        let max_frame_bytes = setting(
+        let (derived_budget, derived_origin) = machine::default_budget(mem_total);
+        let budget = setting("memory-budget", &args.memory_budget, "");
+        let (memory_budget, memory_budget_origin) = if budget.raw.trim().is_empty() {
+            (derived_budget, derived_origin)
+        } else {
+            (budget.byte_size(MEMORY_BUDGET_FLOOR)?, BudgetOrigin::Given)
+        };
+        let default_frame = defaults::MAX_FRAME_BYTES.min(memory_budget / DEFAULT_FRAME_SHARE);
+        let frame = setting(
             "max-frame-bytes",
             &args.max_frame_bytes,
-            &defaults::MAX_FRAME_BYTES.to_string(),
-        )
-        .count(1024, MAX_FRAME_BYTES_CEILING)?;
-        let upload = setting(
-            "max-upload-bytes",
-            &args.max_upload_bytes,
-            &defaults::MAX_UPLOAD_BYTES.to_string(),
+            &default_frame.to_string(),
         );
-        let max_upload_bytes = upload.count(1024, usize::MAX)?;
-        if max_upload_bytes < max_frame_bytes {
-            // One frame of the largest size must always fit.
-            return Err(upload.error(format!(
-                "must be at least --max-frame-bytes ({max_frame_bytes})"
+        let max_frame_bytes = frame.count(1024, MAX_FRAME_BYTES_CEILING)?;
+        if max_frame_bytes.saturating_mul(FRAMES_PER_BUDGET) > memory_budget {
+            let wanted = max_frame_bytes.saturating_mul(FRAMES_PER_BUDGET);
+            return Err(frame.error(format!(
+                "the memory budget ({memory_budget} bytes, {memory_budget_origin}) must hold \
+                 two such frames, one kept and one being received: lower --max-frame-bytes or \
+                 set --memory-budget to at least {wanted}"
             )));
         }
+        let ignored_max_upload_bytes = args.max_upload_bytes.is_some()
+            || env(&env_name("max-upload-bytes")).is_some_and(|v| !v.trim().is_empty());
         Ok(Config {
             listen: setting("listen", &args.listen, defaults::LISTEN).socket_addr()?,
+            memory_budget,
+            memory_budget_origin,
             max_frame_bytes,
-            max_upload_bytes,
+            ignored_max_upload_bytes,
             max_devices: setting(
                 "max-devices",
                 &args.max_devices,
@@ -503,6 +539,32 @@ impl Setting {
         Ok(value)
     }
 
+    /// Bytes, or kibibytes, mebibytes or gibibytes with a `k`, `M` or `G` after the number.
+    fn byte_size(&self, min: usize) -> Result<usize, ConfigError> {
+        let text = self.raw.trim();
+        let unit = match text.as_bytes().last() {
+            Some(b'k' | b'K') => 1 << 10,
+            Some(b'm' | b'M') => 1 << 20,
+            Some(b'g' | b'G') => 1 << 30,
+            _ => 1,
+        };
+        // The unit is one ASCII letter, so cutting it off leaves whole characters.
+        let number = if unit == 1 {
+            text
+        } else {
+            &text[..text.len() - 1]
+        };
+        let value = number
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_mul(unit))
+            .ok_or_else(|| self.error("expected bytes, or a size such as 512k, 16M or 1G"))?;
+        if value < min {
+            return Err(self.error(format!("must be at least {min} bytes")));
+        }
+        Ok(value)
+    }
+
     fn nonzero_count(&self) -> Result<NonZeroUsize, ConfigError> {
         let value = self.count(1, COUNT_CEILING)?;
         NonZeroUsize::new(value).ok_or_else(|| self.error("must be at least 1"))
@@ -566,10 +628,10 @@ mod tests {
 
     #[test]
     fn defaults_match_the_reference_port_and_documented_limits() {
-        let config = Config::default();
+        let config = Config::for_machine(&Args::default(), |_| None, Some(4 << 30)).unwrap();
         assert_eq!(config.listen, "0.0.0.0:19999".parse().unwrap());
         assert_eq!(config.max_frame_bytes, 4 * 1024 * 1024);
-        assert_eq!(config.max_upload_bytes, 16 * 1024 * 1024);
+        assert_eq!(config.memory_budget, 256 * 1024 * 1024);
         assert_eq!(config.max_devices.get(), 64);
         assert_eq!(config.max_viewers.get(), 32);
         assert_eq!(config.max_connections.get(), 256);
@@ -636,13 +698,56 @@ mod tests {
 
         let args = Args {
             max_frame_bytes: Some("2000000".into()),
-            max_upload_bytes: Some("1000000".into()),
+            memory_budget: Some("3000000".into()),
             ..Args::default()
         };
         let message = Config::from_sources(&args, |_| None)
             .unwrap_err()
             .to_string();
-        assert!(message.contains("--max-upload-bytes"), "{message}");
+        assert!(message.contains("--max-frame-bytes"), "{message}");
+        assert!(message.contains("--memory-budget"), "{message}");
+    }
+
+    #[test]
+    fn the_memory_budget_fits_the_machine_unless_given() {
+        let router = Config::for_machine(&Args::default(), |_| None, Some(57 << 20)).unwrap();
+        assert_eq!(router.memory_budget, 8 << 20);
+        assert_eq!(
+            router.memory_budget_origin,
+            BudgetOrigin::MemTotal(57 << 20)
+        );
+        // A quarter of a small budget is the frame cap, unless one is given.
+        assert_eq!(router.max_frame_bytes, 2 << 20);
+        let env = env_of(&[("STREAMPUMP_MEMORY_BUDGET", "48M")]);
+        let given = Config::for_machine(&Args::default(), env, Some(57 << 20)).unwrap();
+        assert_eq!(given.memory_budget, 48 << 20);
+        assert_eq!(given.memory_budget_origin, BudgetOrigin::Given);
+        assert_eq!(given.max_frame_bytes, 4 << 20);
+        assert!(given.to_string().contains("--memory-budget 50331648\n"));
+        for (text, bytes) in [("65536", 65536), ("512k", 512 << 10), ("1G", 1 << 30)] {
+            let args = Args {
+                memory_budget: Some(text.into()),
+                max_frame_bytes: Some("1024".into()),
+                ..Args::default()
+            };
+            let config = Config::from_sources(&args, |_| None).unwrap();
+            assert_eq!(config.memory_budget, bytes, "{text}");
+        }
+        for bad in ["lots", "1T", "-1M", "1000", ""] {
+            let args = Args {
+                memory_budget: Some(bad.into()),
+                ..Args::default()
+            };
+            let outcome = Config::for_machine(&args, |_| None, None);
+            // An empty value means the default, as for every other setting.
+            assert_eq!(outcome.is_err(), !bad.is_empty(), "{bad}");
+        }
+        let old = env_of(&[("STREAMPUMP_MAX_UPLOAD_BYTES", "16777216")]);
+        assert!(
+            Config::from_sources(&Args::default(), old)
+                .unwrap()
+                .ignored_max_upload_bytes
+        );
     }
 
     #[test]

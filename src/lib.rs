@@ -7,7 +7,8 @@
 //! `relay` (devices, frames, the MJPEG wire format), `access` (credentials, CORS) and `http`
 //! (connections, requests, answers); `relay` and `http` know nothing of each other. All of
 //! them speak of refusals in one vocabulary (`refusal`). `server` wires the layers together,
-//! `config` holds the validated settings, `state` the few files that outlive a restart, `sys` every system call std has no wrapper for.
+//! `config` holds the validated settings (`machine` the memory they are sized for), `state` the
+//! few files that outlive a restart, `sys` every system call std has no wrapper for.
 
 pub mod access;
 pub mod announce;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod host_addresses;
 pub mod http;
 pub mod logging;
+pub mod machine;
 pub mod qr;
 pub mod refusal;
 pub mod relay;

@@ -45,8 +45,8 @@ pub enum Reason {
     DeviceLimit,
     /// 503: `--max-viewers` reached for the device.
     ViewerLimit,
-    /// 503: `--max-upload-bytes` of bodies already in flight.
-    UploadLimit,
+    /// 503: no room in `--memory-budget` for the push, even after dropping expendable frames.
+    MemoryBudget,
     /// 505: a protocol version other than HTTP/1.0 and HTTP/1.1.
     VersionNotSupported,
 }
@@ -70,7 +70,7 @@ impl Reason {
             Reason::ConnectionLimit
             | Reason::DeviceLimit
             | Reason::ViewerLimit
-            | Reason::UploadLimit => 503,
+            | Reason::MemoryBudget => 503,
             Reason::VersionNotSupported => 505,
         }
     }
@@ -92,7 +92,7 @@ impl Reason {
             Reason::ConnectionLimit => "connection_limit",
             Reason::DeviceLimit => "device_limit",
             Reason::ViewerLimit => "viewer_limit",
-            Reason::UploadLimit => "upload_limit",
+            Reason::MemoryBudget => "memory_budget",
             Reason::VersionNotSupported => "http_version",
         }
     }
@@ -112,7 +112,7 @@ impl Reason {
         "connection_limit",
         "device_limit",
         "viewer_limit",
-        "upload_limit",
+        "memory_budget",
         "http_version",
     ];
 
@@ -186,7 +186,7 @@ mod tests {
             Reason::ConnectionLimit,
             Reason::DeviceLimit,
             Reason::ViewerLimit,
-            Reason::UploadLimit,
+            Reason::MemoryBudget,
             Reason::VersionNotSupported,
         ];
         for reason in reasons {
@@ -195,7 +195,7 @@ mod tests {
         for (at, label) in Reason::LABELS.iter().enumerate() {
             assert!(!Reason::LABELS[at + 1..].contains(label), "{label}");
         }
-        assert!(Reason::UploadLimit.is_temporary());
+        assert!(Reason::MemoryBudget.is_temporary());
         assert!(!Reason::TooLarge.is_temporary());
     }
 }

@@ -58,6 +58,17 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
         config.max_connections,
         config.max_frame_bytes
     );
+    log::info!(
+        "memory budget: {} bytes for frames and uploads ({})",
+        config.memory_budget,
+        config.memory_budget_origin
+    );
+    if config.ignored_max_upload_bytes {
+        log::warn!(
+            "--max-upload-bytes (STREAMPUMP_MAX_UPLOAD_BYTES) is no longer used: uploads count \
+             against --memory-budget"
+        );
+    }
     // From here on the address actually bound: its port when `--listen` asked for port 0.
     config.listen = local;
     announce::announce(&config);

@@ -20,6 +20,8 @@
 //! exhaustion); attacks 8 to 14 go at its HTTP/1.1 layer: pipelined floods that never read,
 //! bodies declared a terabyte long, HTTP/2 and other versions, oversized and trickled heads,
 //! request smuggling, CR/LF injection into echoed text, and more connections than the cap.
+//! Attack 15 goes at its memory: maximal frames pushed to new ids as fast as they go, while
+//! two phones must keep every push accepted and the relay's RSS within its memory budget.
 //! Each of those asserts the answers HTTP/1.1 requires (431, 505, 400, 413, 503 with
 //! `Retry-After`) and that a connection is closed where anything after the answer could be
 //! misread as a request.
@@ -79,6 +81,8 @@ mod churn;
 mod exchange;
 #[path = "abuse/fd_limit.rs"]
 mod fd_limit;
+#[path = "abuse/flood.rs"]
+mod flood;
 #[path = "abuse/heads.rs"]
 mod heads;
 #[path = "abuse/held.rs"]
@@ -193,6 +197,11 @@ fn attack_13_crlf_injection() {
 #[test]
 fn attack_14_over_the_connection_cap() {
     report::finish(cap::over_the_cap(&scale::Scale::from_env()));
+}
+
+#[test]
+fn attack_15_flood_of_new_devices() {
+    report::finish(flood::flood_of_new_devices(&scale::Scale::from_env()));
 }
 
 #[test]

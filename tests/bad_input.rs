@@ -22,7 +22,17 @@ fn push_raw(relay: &Relay, device_path: &str, body: &[u8]) -> support::Response 
 fn bad_ids_and_bodies_are_refused_with_reasons() {
     let relay = Relay::start(&[]);
     let frame = jpeg(8, 8, 1, 1_000);
-    let cases: [(&str, &[u8], u16, &str); 9] = [
+    // Noise between a start and an end of image, a scan cut short, an absurd picture size.
+    let mut noise: Vec<u8> = (0..5_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    noise[..2].copy_from_slice(&[0xFF, 0xD8]);
+    noise[4_998..].copy_from_slice(&[0xFF, 0xD9]);
+    // SOI and SOF0 (15 bytes), SOS (10): the image data would start here.
+    let header_end = 25;
+    let cut_scan = [&frame[..header_end], &[0xFF, 0xD9][..]].concat();
+    let huge = jpeg(65_000, 65_000, 1, 1_000);
+    let cases: [(&str, &[u8], u16, &str); 12] = [
         ("/pump_push/bad%20id", &frame, 400, "device id must be"),
         ("/pump_push/..%2F..%2Fetc", &frame, 400, "device id must be"),
         ("/pump_push/a%00", &frame, 400, "device id must be"),
@@ -41,6 +51,9 @@ fn bad_ids_and_bodies_are_refused_with_reasons() {
             "must end with FF D9",
         ),
         ("/pump_push/cam", &[0xFF, 0xD8, 0xFF], 415, "not a JPEG"),
+        ("/pump_push/cam", &noise, 415, "not a JPEG"),
+        ("/pump_push/cam", &cut_scan, 415, "no image data"),
+        ("/pump_push/cam", &huge, 415, "65000x65000"),
         (
             &format!("/pump_push/{}", "x".repeat(65)),
             &frame,
@@ -287,18 +300,14 @@ fn simultaneous_kept_alive_connections_are_all_answered() {
 }
 
 #[test]
-fn uploads_in_progress_share_a_byte_budget() {
+fn uploads_for_new_devices_take_at_most_half_the_memory_budget() {
     let relay = Relay::start_logging(
         "streampump=debug",
-        &[
-            "--max-frame-bytes",
-            "100000",
-            "--max-upload-bytes",
-            "150000",
-        ],
+        &["--max-frame-bytes", "100000", "--memory-budget", "400000"],
     );
     let frame = jpeg(8, 8, 1, 100_000);
-    // A push that has sent its headers but not yet its body holds 100000 bytes of budget.
+    // A push that has sent its headers but not yet its body holds its 100000 bytes (and the
+    // part headers) of the budget, as an upload for a device the relay does not keep yet.
     let start_slow_push = || {
         let mut slow = relay.connect();
         write!(
@@ -311,16 +320,20 @@ fn uploads_in_progress_share_a_byte_budget() {
         slow
     };
     let mut slow = start_slow_push();
+    // Each probe is a new device too (a device that has a frame is no newcomer any more).
+    let mut probes = 0;
     relay.eventually(Duration::from_secs(5), "the budget to be taken", || {
         // If a probing push took the budget first, the slow one was refused: start it again.
         if has_answer(&slow) {
             slow = start_slow_push();
         }
-        relay.push("other", &frame).status == 503
+        probes += 1;
+        relay.push(&format!("probe_{probes}"), &frame).status == 503
     });
     let refused = relay.push("other", &frame);
     assert!(
-        refused.text().contains("--max-upload-bytes"),
+        refused.text().contains("half the memory budget")
+            && refused.text().contains("--memory-budget"),
         "{}",
         refused.text()
     );
@@ -332,4 +345,11 @@ fn uploads_in_progress_share_a_byte_budget() {
     let answer = read_response(&mut BufReader::new(slow), true);
     assert_eq!(answer.status, 200);
     relay.push_ok("other", &frame);
+    let metrics = relay.get("/metrics").text();
+    assert!(
+        metrics.contains("streampump_requests_rejected_total{reason=\"memory_budget\"} ")
+            && !metrics
+                .contains("streampump_requests_rejected_total{reason=\"memory_budget\"} 0\n"),
+        "{metrics}"
+    );
 }

@@ -22,7 +22,7 @@ fn help_lists_every_option_with_its_default_and_variable() {
         ("--offline-after", "10s"),
         ("--evict-after", "10m"),
         ("--write-timeout", "10s"),
-        ("--max-upload-bytes", "16777216"),
+        ("--memory-budget", "an eighth of the machine's memory"),
     ] {
         assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
         assert!(

@@ -102,9 +102,11 @@ fn connections_over_the_cap_are_turned_away_at_once_when_all_are_busy() {
     relay.push_ok("cam", &jpeg(8, 8, 7, 2_000));
     // The push's connection counts until its thread has seen the client close it; on a busy
     // machine that can be after the viewers connect, and the fourth would be the one refused.
-    eventually(Duration::from_secs(10), "the push's connection ended", || {
-        relay.threads() <= THREADS_AT_REST
-    });
+    eventually(
+        Duration::from_secs(10),
+        "the push's connection ended",
+        || relay.threads() <= THREADS_AT_REST,
+    );
     let mut viewers: Vec<_> = (0..4)
         .map(|_| relay.stream("/live.mjpeg?device_id=cam"))
         .collect();

@@ -1,7 +1,7 @@
 //! Synthetic JPEG frames that carry their own send time, so latency is measured end to end.
 //!
-//! A relay only checks that a push starts with SOI and ends with EOI and reads the picture size
-//! from the SOF segment, so a real encoder is not needed: a frame here is
+//! A relay walks a push's marker structure (segments, frame and scan headers, image data up to
+//! EOI) without decoding it, so a real encoder is not needed: a frame here is
 //!
 //! ```text
 //! FF D8                                   SOI

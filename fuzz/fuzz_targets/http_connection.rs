@@ -159,9 +159,8 @@ impl Service for Anything {
             let mut writer = request.writer();
             let _ = io::Write::write_all(&mut writer, head.as_bytes());
             if !head_only {
-                let part = mjpeg::Part::from_jpeg(&[0xFF, 0xD8, 0xFF, 0xD9]);
-                let (bytes, _) = part.shared_jpeg();
-                let _ = io::Write::write_all(&mut writer, &bytes);
+                let part = mjpeg::Part::from_jpeg(&[0xFF, 0xD8, 0xFF, 0xD9], None);
+                let _ = io::Write::write_all(&mut writer, part.buffer());
             }
             return Reply::Streamed;
         }

@@ -21,4 +21,4 @@ pub mod socket;
 pub mod target;
 
 pub use connection::{Reply, Request, Service};
-pub use response::{Headers, Payload, Response};
+pub use response::{Headers, Payload, Response, SharedBytes};

@@ -57,8 +57,21 @@ pub enum Payload {
     Empty,
     Owned(Vec<u8>),
     Static(&'static [u8]),
-    /// A range of a buffer shared with others (a frame), sent without a copy.
-    Shared(Arc<[u8]>, Range<usize>),
+    /// A range of a buffer shared with others (a frame), sent without a copy. The buffer is
+    /// held until the answer is written, whatever else owns it (a frame keeps its memory
+    /// charged until then).
+    Shared(Arc<dyn SharedBytes>, Range<usize>),
+}
+
+/// A buffer others hold too, as [`Payload::Shared`] sends it.
+pub trait SharedBytes: Send + Sync + std::fmt::Debug {
+    fn bytes(&self) -> &[u8];
+}
+
+impl SharedBytes for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
 }
 
 impl Payload {
@@ -67,7 +80,7 @@ impl Payload {
             Payload::Empty => &[],
             Payload::Owned(bytes) => bytes,
             Payload::Static(bytes) => bytes,
-            Payload::Shared(bytes, range) => bytes.get(range.clone()).unwrap_or_default(),
+            Payload::Shared(bytes, range) => bytes.bytes().get(range.clone()).unwrap_or_default(),
         }
     }
 }
@@ -276,7 +289,7 @@ mod tests {
 
     #[test]
     fn a_large_shared_body_is_sent_whole() {
-        let bytes: Arc<[u8]> = vec![7u8; 40_000].into();
+        let bytes: Arc<dyn SharedBytes> = Arc::new(vec![7u8; 40_000]);
         let response = Response::new(200, Payload::Shared(bytes, 5..39_005));
         let text = written(&response, Version::Http11, false, true);
         assert!(text.contains("Content-Length: 39000\r\n"));

@@ -77,6 +77,10 @@ pub struct Device {
 #[derive(Debug)]
 struct State {
     latest: Option<Frame>,
+    /// Sequence number of the last frame published. Kept apart from `latest`, which may be
+    /// dropped to make room (see `Device::drop_frame`), so that a viewer never mistakes the
+    /// next frame for one it has seen.
+    seq: u64,
     frames_received: u64,
     bytes_received: u64,
     frames_sent: u64,
@@ -132,6 +136,18 @@ pub struct Published {
     pub came_online: bool,
 }
 
+/// How little a device's frame matters when the memory budget needs room, least first
+/// (the order frames are dropped in; see `Registry::reserve`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Expendable {
+    /// No push for `--offline-after`: its viewers are shown the no-signal picture anyway.
+    Offline,
+    /// Online, nobody watching, and it has pushed a single frame so far.
+    PushedOnce,
+    /// Online and unwatched; gives way only to a device that is watched.
+    Unwatched,
+}
+
 /// What the housekeeping pass decided about a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SweepOutcome {
@@ -166,6 +182,7 @@ impl Device {
             offline_after,
             state: Mutex::new(State {
                 latest: None,
+                seq: 0,
                 frames_received: 0,
                 bytes_received: 0,
                 frames_sent: 0,
@@ -202,15 +219,19 @@ impl Device {
             return Err(Evicted);
         }
         (state.pusher, state.push_mode) = from;
-        let seq = state.latest.as_ref().map_or(1, |frame| frame.seq + 1);
+        state.seq += 1;
+        let seq = state.seq;
         state.frames_received += 1;
         state.bytes_received += part.jpeg().len() as u64;
         state.input_rate.record(now);
         let came_online = !state.announced_online;
         state.announced_online = true;
+        if let Some(charge) = part.charge() {
+            charge.publish();
+        }
         // The previous frame's bytes are freed here, or when the last viewer still writing
-        // them drops its clone.
-        state.latest = Some(Frame {
+        // them drops its clone: until then they count as in flight.
+        let previous = state.latest.replace(Frame {
             part,
             seq,
             received_at: now,
@@ -218,6 +239,7 @@ impl Device {
         });
         drop(state);
         self.new_frame.notify_all();
+        retire(previous);
         Ok(Published { seq, came_online })
     }
 
@@ -235,9 +257,55 @@ impl Device {
         self.state.lock().bad_frames += 1;
     }
 
-    /// Whether any frame was ever published here.
+    /// Whether the device holds a frame.
     pub fn has_frame(&self) -> bool {
         self.state.lock().latest.is_some()
+    }
+
+    /// Whether anyone watches the device now.
+    pub fn is_watched(&self) -> bool {
+        self.state.lock().viewers > 0
+    }
+
+    /// Whether the device's frame may be dropped to make room in the memory budget, how
+    /// little it matters, since when it is there and how many bytes it holds. An online device
+    /// that is watched or streaming is never expendable.
+    pub fn expendable(
+        &self,
+        now: Instant,
+        for_watched: bool,
+    ) -> Option<(Expendable, Instant, usize)> {
+        let state = self.state.lock();
+        let frame = state.latest.as_ref()?;
+        let held = (frame.received_at, frame.part.buffer().len());
+        let rank = if !self.is_online(&state, now) {
+            Expendable::Offline
+        } else if state.viewers > 0 || state.streams > 0 {
+            return None;
+        } else if state.frames_received == 1 {
+            Expendable::PushedOnce
+        } else if for_watched {
+            Expendable::Unwatched
+        } else {
+            return None;
+        };
+        Some((rank, held.0, held.1))
+    }
+
+    /// Drops the latest frame to make room in the memory budget. A device nobody watches is
+    /// marked evicted too (`true`): the registry forgets it, and a push that raced with this
+    /// makes it anew. A watched one stays, its viewers shown the no-signal picture, as they
+    /// are anyway for an offline device.
+    pub fn drop_frame(&self) -> bool {
+        let mut state = self.state.lock();
+        let frame = state.latest.take();
+        let forgotten = state.viewers == 0 && state.streams == 0;
+        if forgotten {
+            state.evicted = true;
+        }
+        drop(state);
+        retire(frame);
+        forgotten
     }
 
     /// The latest frame, however old.
@@ -339,6 +407,14 @@ impl Device {
         state.latest.as_ref().is_some_and(|f| {
             state.streams > 0 || now.saturating_duration_since(f.received_at) < self.offline_after
         })
+    }
+}
+
+/// A frame that stopped being a device's latest: whoever still writes it holds its bytes as
+/// in flight until done.
+fn retire(frame: Option<Frame>) {
+    if let Some(charge) = frame.as_ref().and_then(|frame| frame.part.charge()) {
+        charge.retire();
     }
 }
 
@@ -511,7 +587,7 @@ mod tests {
     }
 
     fn bytes(text: &str) -> Part {
-        Part::from_jpeg(text.as_bytes())
+        Part::from_jpeg(text.as_bytes(), None)
     }
 
     #[test]
@@ -527,7 +603,7 @@ mod tests {
             panic!("expected the current frame");
         };
         assert!(
-            Arc::ptr_eq(&frame.part.shared_jpeg().0, &jpeg.shared_jpeg().0),
+            frame.part.shares_buffer_with(&jpeg),
             "no copy of the frame bytes"
         );
     }

@@ -22,6 +22,8 @@ use std::io::{self, Write};
 use std::ops::Range;
 use std::sync::Arc;
 
+use crate::relay::memory::Charge;
+
 /// The multipart boundary the reference server uses.
 pub const BOUNDARY: &str = "frame_boundary";
 
@@ -63,39 +65,56 @@ pub fn response_head(http_10: bool, head_only: bool, extra_lines: &str) -> Strin
 
 /// One frame laid out as a multipart part, shared by every viewer:
 /// `[part headers][JPEG][\r\n--frame_boundary\r\n][advance headers]`.
+///
+/// The buffer carries the frame's memory charge (see `memory`), so the bytes stay counted
+/// against `--memory-budget` for exactly as long as anyone holds the part.
 #[derive(Debug, Clone)]
 pub struct Part {
-    bytes: Arc<[u8]>,
+    buffer: Arc<Buffer>,
     jpeg: Range<usize>,
 }
 
+#[derive(Debug)]
+struct Buffer {
+    bytes: Box<[u8]>,
+    charge: Option<Charge>,
+}
+
 impl Part {
+    /// Bytes a part holding a JPEG of `jpeg_len` bytes takes: what a push is charged.
+    pub fn size_for(jpeg_len: usize) -> usize {
+        part_headers(jpeg_len).len() + jpeg_len + PART_END.len() + ADVANCE_HEADERS.len()
+    }
+
     /// Lays out a part for a JPEG of `jpeg_len` bytes and lets `fill` write the JPEG into its
-    /// place, so a pushed body lands in the shared buffer without a copy.
+    /// place, so a pushed body lands in the shared buffer without a copy. `charge` pays for
+    /// the buffer (at least [`Part::size_for`] bytes) until the last clone of the part drops.
     pub fn with_jpeg<E>(
         jpeg_len: usize,
+        charge: Option<Charge>,
         fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
     ) -> Result<Part, E> {
         let headers = part_headers(jpeg_len);
         let jpeg = headers.len()..headers.len() + jpeg_len;
         let total = jpeg.end + PART_END.len() + ADVANCE_HEADERS.len();
-        let mut bytes: Arc<[u8]> = std::iter::repeat_n(0u8, total).collect();
-        // A freshly collected Arc has no other owner, so this always succeeds.
-        if let Some(buffer) = Arc::get_mut(&mut bytes) {
-            buffer[..jpeg.start].copy_from_slice(headers.as_bytes());
-            fill(&mut buffer[jpeg.clone()])?;
-            buffer[jpeg.end..jpeg.end + PART_END.len()].copy_from_slice(PART_END);
-            buffer[jpeg.end + PART_END.len()..].copy_from_slice(ADVANCE_HEADERS);
-        }
-        Ok(Part { bytes, jpeg })
+        let mut bytes = vec![0u8; total].into_boxed_slice();
+        bytes[..jpeg.start].copy_from_slice(headers.as_bytes());
+        fill(&mut bytes[jpeg.clone()])?;
+        bytes[jpeg.end..jpeg.end + PART_END.len()].copy_from_slice(PART_END);
+        bytes[jpeg.end + PART_END.len()..].copy_from_slice(ADVANCE_HEADERS);
+        Ok(Part {
+            buffer: Arc::new(Buffer { bytes, charge }),
+            jpeg,
+        })
     }
 
-    /// A part holding a copy of `jpeg` (for built-in pictures and bodies of unknown length).
-    pub fn from_jpeg(jpeg: &[u8]) -> Part {
-        let copied: Result<Part, std::convert::Infallible> = Part::with_jpeg(jpeg.len(), |slot| {
-            slot.copy_from_slice(jpeg);
-            Ok(())
-        });
+    /// A part holding a copy of `jpeg` (for built-in pictures and frames found in a stream).
+    pub fn from_jpeg(jpeg: &[u8], charge: Option<Charge>) -> Part {
+        let copied: Result<Part, std::convert::Infallible> =
+            Part::with_jpeg(jpeg.len(), charge, |slot| {
+                slot.copy_from_slice(jpeg);
+                Ok(())
+            });
         match copied {
             Ok(part) => part,
             Err(never) => match never {},
@@ -103,28 +122,43 @@ impl Part {
     }
 
     pub fn jpeg(&self) -> &[u8] {
-        &self.bytes[self.jpeg.clone()]
+        &self.buffer.bytes[self.jpeg.clone()]
     }
 
-    /// The shared buffer and where the JPEG sits in it, for serving a snapshot uncopied.
-    pub fn shared_jpeg(&self) -> (Arc<[u8]>, Range<usize>) {
-        (Arc::clone(&self.bytes), self.jpeg.clone())
+    /// The whole shared buffer, and where the JPEG sits in it: [`Part::buffer`]
+    /// `[`[`Part::jpeg_range`]`]` is the JPEG.
+    pub fn buffer(&self) -> &[u8] {
+        &self.buffer.bytes
+    }
+
+    pub fn jpeg_range(&self) -> Range<usize> {
+        self.jpeg.clone()
+    }
+
+    /// Whether both are the same frame in memory (a clone, not a copy).
+    pub fn shares_buffer_with(&self, other: &Part) -> bool {
+        Arc::ptr_eq(&self.buffer, &other.buffer)
+    }
+
+    /// The memory charge of the frame, if it has one (built-in pictures do not).
+    pub fn charge(&self) -> Option<&Charge> {
+        self.buffer.charge.as_ref()
     }
 
     /// Headers, JPEG and the delimiter that ends the part.
     fn complete(&self) -> &[u8] {
-        &self.bytes[..self.jpeg.end + PART_END.len()]
+        &self.buffer.bytes[..self.jpeg.end + PART_END.len()]
     }
 
     /// Everything, with the next part's headers sent ahead.
     fn complete_with_advance(&self) -> &[u8] {
-        &self.bytes
+        &self.buffer.bytes
     }
 
     /// The JPEG, the delimiter and the next part's headers: for a viewer that already got
     /// this part's headers in advance.
     fn after_advance_headers(&self) -> &[u8] {
-        &self.bytes[self.jpeg.start..]
+        &self.buffer.bytes[self.jpeg.start..]
     }
 }
 
@@ -176,8 +210,8 @@ mod tests {
         let mut wire = Vec::new();
         let mut parts =
             PartWriter::start(&mut wire, &response_head(false, false, ""), false).unwrap();
-        parts.write_part(&Part::from_jpeg(b"AB")).unwrap();
-        parts.write_part(&Part::from_jpeg(b"CDE")).unwrap();
+        parts.write_part(&Part::from_jpeg(b"AB", None)).unwrap();
+        parts.write_part(&Part::from_jpeg(b"CDE", None)).unwrap();
         let text = String::from_utf8(wire).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("HTTP/1.1 200 OK\r\n"));
@@ -198,8 +232,8 @@ mod tests {
         let mut wire = Vec::new();
         let mut parts =
             PartWriter::start(&mut wire, &response_head(true, false, ""), true).unwrap();
-        parts.write_part(&Part::from_jpeg(b"AB")).unwrap();
-        parts.write_part(&Part::from_jpeg(b"CD")).unwrap();
+        parts.write_part(&Part::from_jpeg(b"AB", None)).unwrap();
+        parts.write_part(&Part::from_jpeg(b"CD", None)).unwrap();
         let text = String::from_utf8(wire).unwrap();
         assert!(text.starts_with("HTTP/1.0 200 OK\r\n"));
         let body = text.split_once("\r\n\r\n").unwrap().1;
@@ -213,7 +247,7 @@ mod tests {
 
     #[test]
     fn a_part_is_filled_in_place_and_keeps_its_jpeg() {
-        let part = Part::with_jpeg(3, |slot| {
+        let part = Part::with_jpeg(3, None, |slot| {
             slot.copy_from_slice(b"xyz");
             Ok::<(), ()>(())
         })
@@ -223,9 +257,9 @@ mod tests {
             part.complete(),
             b"Content-Type: image/jpeg\r\nContent-Length: 3\r\n\r\nxyz\r\n--frame_boundary\r\n"
         );
-        let (shared, range) = part.shared_jpeg();
-        assert_eq!(&shared[range], b"xyz");
-        assert!(Part::with_jpeg(3, |_| Err("refused")).is_err());
+        assert_eq!(&part.buffer()[part.jpeg_range()], b"xyz");
+        assert_eq!(part.buffer().len(), Part::size_for(3));
+        assert!(Part::with_jpeg(3, None, |_| Err("refused")).is_err());
     }
 
     #[test]

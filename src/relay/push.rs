@@ -4,7 +4,12 @@
 //! `mjpeg::Part`), sized from `Content-Length`, so a push costs one allocation and no copy.
 //! Sizes are checked before anything is read: a body declared over `--max-frame-bytes` is
 //! refused with 413 without a byte of it being read (the connection layer then closes the
-//! connection, since the rest of the body is still on its way).
+//! connection, since the rest of the body is still on its way), and the body's bytes are
+//! charged to the memory budget before its buffer is allocated (503 when no room can be made;
+//! see `registry`). Without that, a few hundred connections that send only headers declaring
+//! 4 MiB each would make the relay commit gigabytes before a single body byte arrived. The
+//! charge then travels with the frame (see `memory`). A body must walk as one whole JPEG
+//! (`jpeg::walk`), or it gets 415.
 //!
 //! This layer sees a body only as an [`Upload`]: bytes, the length its sender declared, and a
 //! clock a streaming push can wind. Anything that reads will do, so pushes are tested over
@@ -17,9 +22,9 @@ use crate::refusal::{Reason, Refusal};
 use crate::relay::device::PushMode;
 use crate::relay::device_id::DeviceId;
 use crate::relay::jpeg;
+use crate::relay::memory::Charge;
 use crate::relay::mjpeg::Part;
 use crate::relay::registry::Registry;
-use crate::relay::upload_budget::{Reservation, UploadBudget};
 
 /// A push's body.
 pub trait Upload: Read {
@@ -30,9 +35,8 @@ pub trait Upload: Read {
     fn frame_arrived(&mut self);
 }
 
-/// What bounds one push.
-pub struct Limits<'a> {
-    pub uploads: &'a UploadBudget,
+/// What bounds one push besides the memory budget.
+pub struct Limits {
     pub max_frame_bytes: usize,
 }
 
@@ -41,7 +45,7 @@ pub fn receive(
     body: &mut dyn Upload,
     registry: &Registry,
     device: &DeviceId,
-    limits: &Limits<'_>,
+    limits: &Limits,
     pusher: Option<SocketAddr>,
 ) -> Result<(), Refusal> {
     let declared = body.declared_length();
@@ -58,51 +62,49 @@ pub fn receive(
         registry.count_bad_frame(device);
         return Err(too_large(declared.to_string()));
     }
-    // Held until the frame is published: see `upload_budget`.
-    let _reservation = reserve_bytes(
-        limits,
-        declared.map_or(limits.max_frame_bytes, |d| d as usize),
-    )?;
+    // A body of unknown length is read into a buffer of its own before its part is made.
+    let needed = declared.map_or(limits.max_frame_bytes, |d| Part::size_for(d as usize));
+    let charge = registry.reserve(device, needed)?;
     // A body that is cut off, empty or too large counts against the device, as a bad frame.
-    let part = read_body(body, declared, limits.max_frame_bytes, too_large).inspect_err(|_| {
-        registry.count_bad_frame(device);
+    let part = read_body(
+        body,
+        declared,
+        limits.max_frame_bytes,
+        too_large,
+        charge,
+        |length| registry.reserve(device, Part::size_for(length)),
+    )
+    .inspect_err(|refusal| {
+        if refusal.reason != Reason::MemoryBudget {
+            registry.count_bad_frame(device);
+        }
     })?;
     let jpeg = part.jpeg();
-    if let Err(problem) = jpeg::check_complete(jpeg) {
+    let dimensions = jpeg::walk(jpeg).map_err(|problem| {
         registry.count_bad_frame(device);
         log::debug!(
             "{device}: refused a push of {} bytes: {problem}",
             jpeg.len()
         );
-        return Err(Refusal::new(Reason::NotJpeg, problem.to_string()));
-    }
-    let dimensions = jpeg::dimensions(jpeg);
+        Refusal::new(Reason::NotJpeg, problem.to_string())
+    })?;
     let length = jpeg.len();
     let (seq, _) = registry
-        .publish(device, part, dimensions, (pusher, PushMode::Single))
+        .publish(device, part, Some(dimensions), (pusher, PushMode::Single))
         .inspect_err(|refusal| log::warn!("{device}: push refused: {}", refusal.message))?;
     log::trace!("{device}: frame {seq}, {length} bytes");
     Ok(())
 }
 
-/// Reserves `needed` bytes of the upload budget, or refuses with 503.
-pub fn reserve_bytes<'a>(limits: &Limits<'a>, needed: usize) -> Result<Reservation<'a>, Refusal> {
-    limits.uploads.reserve(needed).ok_or_else(|| {
-        Refusal::new(
-            Reason::UploadLimit,
-            format!(
-                "too many uploads in progress ({} bytes, see --max-upload-bytes); try again later",
-                limits.uploads.limit()
-            ),
-        )
-    })
-}
-
+/// Reads the body into a part. `charge` pays for the part of a declared body, or for the
+/// buffer of one of unknown length, whose part is then charged through `charge_part`.
 fn read_body(
     body: &mut dyn Upload,
     declared: Option<u64>,
     max_frame_bytes: usize,
     too_large: impl Fn(String) -> Refusal,
+    charge: Charge,
+    charge_part: impl FnOnce(usize) -> Result<Charge, Refusal>,
 ) -> Result<Part, Refusal> {
     let empty = || {
         Refusal::new(
@@ -111,7 +113,7 @@ fn read_body(
         )
     };
     match declared {
-        Some(declared) => read_declared(body, declared as usize),
+        Some(declared) => read_declared(body, declared as usize, charge),
         // Chunked, or no body at all: read up to one byte past the limit to tell "at the
         // limit" from "over it". The rest of an oversized body is left unread.
         None => {
@@ -125,15 +127,15 @@ fn read_body(
             } else if bytes.len() > max_frame_bytes {
                 Err(too_large(format!("more than {max_frame_bytes}")))
             } else {
-                Ok(Part::from_jpeg(&bytes))
+                Ok(Part::from_jpeg(&bytes, Some(charge_part(bytes.len())?)))
             }
         }
     }
 }
 
 /// Reads exactly `declared` bytes straight into the part viewers will share.
-fn read_declared(body: &mut dyn Upload, declared: usize) -> Result<Part, Refusal> {
-    Part::with_jpeg(declared, |buffer| {
+fn read_declared(body: &mut dyn Upload, declared: usize, charge: Charge) -> Result<Part, Refusal> {
+    Part::with_jpeg(declared, Some(charge), |buffer| {
         let mut filled = 0;
         while filled < declared {
             match body.read(&mut buffer[filled..]) {
@@ -208,9 +210,7 @@ pub mod tests {
 
     fn push(bytes: &[u8], declared: Option<u64>, max: usize) -> (Result<(), Refusal>, Registry) {
         let registry = Registry::new(&Config::default());
-        let uploads = UploadBudget::new(1 << 24);
         let limits = Limits {
-            uploads: &uploads,
             max_frame_bytes: max,
         };
         let id = DeviceId::parse("cam").unwrap();
@@ -247,5 +247,33 @@ pub mod tests {
             400
         );
         assert_eq!(status(b"not a jpeg", None, 100), 415);
+        let mut noise = vec![0x5A; 1000];
+        noise[..2].copy_from_slice(&jpeg::SOI);
+        noise[998..].copy_from_slice(&jpeg::EOI);
+        assert_eq!(status(&noise, Some(1000), 1 << 20), 415);
+    }
+
+    #[test]
+    fn a_push_is_charged_until_its_frame_is_replaced_and_no_one_holds_it() {
+        let (result, registry) = push(TINY_JPEG, Some(TINY_JPEG.len() as u64), 1 << 20);
+        assert_eq!(result, Ok(()));
+        let usage = registry.memory().snapshot().usage;
+        assert_eq!(usage.frames, Part::size_for(TINY_JPEG.len()));
+        assert_eq!((usage.uploads, usage.in_flight), (0, 0));
+        let id = DeviceId::parse("cam").unwrap();
+        let held = registry.latest(&id).unwrap();
+        let limits = Limits {
+            max_frame_bytes: 1 << 20,
+        };
+        let mut again = MemoryUpload::new(TINY_JPEG, None);
+        receive(&mut again, &registry, &id, &limits, None).unwrap();
+        let usage = registry.memory().snapshot().usage;
+        assert_eq!(usage.in_flight, Part::size_for(TINY_JPEG.len()));
+        drop(held);
+        let usage = registry.memory().snapshot().usage;
+        assert_eq!(
+            (usage.frames, usage.in_flight, usage.uploads),
+            (usage.total(), 0, 0)
+        );
     }
 }

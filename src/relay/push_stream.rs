@@ -17,8 +17,10 @@
 //! `--push-timeout` applies to each good frame, not to the whole body: every published frame
 //! moves the body's deadline (`Upload::frame_arrived`), so a live stream runs for as long as
 //! it delivers, and a stalled, trickling or garbage one is cut off as any slow body is. Each
-//! stream holds one frame's worth of the upload budget for its life: what a frame in
-//! progress can pin.
+//! stream holds one frame's worth of the memory budget for its life: what a frame in
+//! progress can pin. Every frame found is copied into a part of its own, charged on its own;
+//! a frame that finds no room is skipped like a bad one (without counting as bad), and the
+//! stream goes on.
 
 use std::io;
 
@@ -71,10 +73,10 @@ pub fn receive(
     body: &mut dyn Upload,
     registry: &Registry,
     device: &DeviceId,
-    limits: &Limits<'_>,
+    limits: &Limits,
     pusher: Peer,
 ) -> Result<(), Refusal> {
-    // One frame's worth of the upload budget, held for the stream's life: the frame being
+    // One frame's worth of the memory budget, held for the stream's life: the frame being
     // received is what a stream can pin. (A declared length over the frame cap is normal for
     // a finite stream of many frames, so it is not refused here.)
     let needed = body
@@ -82,7 +84,7 @@ pub fn receive(
         .map_or(limits.max_frame_bytes, |declared| {
             declared.min(limits.max_frame_bytes as u64) as usize
         });
-    let _reservation = push::reserve_bytes(limits, needed)?;
+    let _reservation = registry.reserve(device, needed)?;
     let mut splitter = JpegSplitter::new(limits.max_frame_bytes);
     let mut buffer = vec![0; READ_BYTES];
     let mut tally = Tally::default();
@@ -183,11 +185,19 @@ fn take(
                 "device deleted; reconnect to push again",
             ));
         }
-        Found::Frame(bytes) => match jpeg::check_complete(&bytes) {
+        Found::Frame(bytes) => match jpeg::walk(&bytes) {
             Err(problem) => (Reason::NotJpeg, format!("a frame was skipped: {problem}")),
-            Ok(()) => {
-                let dimensions = jpeg::dimensions(&bytes);
-                let part = Part::from_jpeg(&bytes);
+            Ok(dimensions) => {
+                let charge = match registry.reserve(device, Part::size_for(bytes.len())) {
+                    Ok(charge) => charge,
+                    Err(refusal) => {
+                        log::debug!("{device}: a streamed frame was skipped: {refusal}");
+                        tally.last_problem = Some(refusal);
+                        return Ok(false);
+                    }
+                };
+                let dimensions = Some(dimensions);
+                let part = Part::from_jpeg(&bytes, Some(charge));
                 let from = (pusher.addr, PushMode::Stream);
                 return match registry.publish(device, part, dimensions, from) {
                     Ok((seq, published_to)) => {

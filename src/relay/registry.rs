@@ -4,9 +4,16 @@
 //! none yet (go2rtc started before the phone); those waiting devices have an allowance of their
 //! own of the same size, so viewers asking for made-up ids can never take a phone's place.
 //!
-//! The registry lock is held only to find or insert a device, never while a frame is copied or
-//! written, so it is not a bottleneck for pushes or viewers. Lock order is always registry, then
-//! device.
+//! Every push is charged to the memory budget (`memory`) before its body is read, here, because
+//! making room is a choice between devices: frames of offline devices go first (oldest first),
+//! then devices nobody watches that pushed a single frame, and, for a push to a watched device,
+//! any device nobody watches. An online device that someone watches never loses its frame to
+//! make room. When even dropping every expendable frame would not make enough room, nothing is
+//! dropped and the push gets 503.
+//!
+//! The registry lock is held only to find, insert or drop devices, never while a frame is
+//! received or written, so it is not a bottleneck for pushes or viewers. Lock order is always
+//! registry, then device, then the memory ledger.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,6 +29,7 @@ use crate::relay::device::{
 };
 use crate::relay::device_id::DeviceId;
 use crate::relay::jpeg::Dimensions;
+use crate::relay::memory::{Charge, Full, MemoryBudget, Stage};
 use crate::relay::mjpeg::Part;
 use crate::text::decimal::Seconds;
 
@@ -52,9 +60,29 @@ fn too_many_viewers(limit: usize) -> Refusal {
     )
 }
 
+fn out_of_memory(budget: &MemoryBudget, needed: usize, full: Full) -> Refusal {
+    let usage = budget.snapshot().usage;
+    let message = match full {
+        Full::Budget => format!(
+            "memory budget full ({} of {} bytes in use: {usage}; {needed} more needed, see \
+             --memory-budget); try again later",
+            usage.total(),
+            budget.limit()
+        ),
+        Full::NewcomerShare => format!(
+            "uploads for new devices already hold half the memory budget ({} of {} bytes, see \
+             --memory-budget); try again later",
+            usage.newcomer_uploads,
+            budget.limit()
+        ),
+    };
+    Refusal::new(Reason::MemoryBudget, message)
+}
+
 #[derive(Debug)]
 pub struct Registry {
     devices: Mutex<HashMap<DeviceId, Arc<Device>>>,
+    memory: Arc<MemoryBudget>,
     max_devices: usize,
     max_viewers: usize,
     offline_after: Duration,
@@ -65,10 +93,99 @@ impl Registry {
     pub fn new(config: &Config) -> Registry {
         Registry {
             devices: Mutex::new(HashMap::new()),
+            memory: MemoryBudget::new(config.memory_budget),
             max_devices: config.max_devices.get(),
             max_viewers: config.max_viewers.get(),
             offline_after: config.offline_after,
             evict_after: config.evict_after,
+        }
+    }
+
+    /// The memory budget every frame and upload is charged to.
+    pub fn memory(&self) -> &MemoryBudget {
+        &self.memory
+    }
+
+    /// Charges `bytes` for a push to `id` (a body about to be received, or a frame about to be
+    /// copied), dropping expendable frames if that makes room; see the module docs.
+    pub fn reserve(&self, id: &DeviceId, bytes: usize) -> Result<Charge, Refusal> {
+        let mut devices = self.devices.lock();
+        let (newcomer, watched) = devices
+            .get(id)
+            .map_or((true, false), |d| (!d.has_frame(), d.is_watched()));
+        let stage = if newcomer {
+            Stage::NewcomerUpload
+        } else {
+            Stage::Upload
+        };
+        let full = match self.memory.charge(bytes, stage) {
+            Ok(charge) => return Ok(charge),
+            Err(full) => full,
+        };
+        if full == Full::Budget {
+            if let Some(charge) = self.make_room(&mut devices, id, bytes, stage, watched) {
+                return Ok(charge);
+            }
+        }
+        drop(devices);
+        let refusal = out_of_memory(&self.memory, bytes, full);
+        if let Some(usage) = self.memory.refused() {
+            log::warn!(
+                "memory budget of {} bytes is full ({usage}): refusing pushes that do not fit \
+                 until room is made",
+                self.memory.limit()
+            );
+        }
+        Err(refusal)
+    }
+
+    /// Drops expendable frames, least important and oldest first, until `bytes` fit; drops
+    /// nothing if dropping all of them would not be enough.
+    fn make_room(
+        &self,
+        devices: &mut HashMap<DeviceId, Arc<Device>>,
+        requester: &DeviceId,
+        bytes: usize,
+        stage: Stage,
+        for_watched: bool,
+    ) -> Option<Charge> {
+        let now = Instant::now();
+        let freeable: usize = devices
+            .iter()
+            .filter(|(id, _)| *id != requester)
+            .filter_map(|(_, device)| device.expendable(now, for_watched))
+            .map(|(_, _, held)| held)
+            .sum();
+        let usage = self.memory.snapshot().usage;
+        if usage.total().saturating_sub(freeable).saturating_add(bytes) > self.memory.limit() {
+            return None;
+        }
+        // Least important and oldest first, looked for anew each round rather than sorted:
+        // there are at most --max-devices of them, and a sort's code costs a router's flash.
+        // Each round takes a frame away, so the rounds end.
+        loop {
+            let (_, victim) = devices
+                .iter()
+                .filter(|(id, _)| *id != requester)
+                .filter_map(|(id, device)| {
+                    let (rank, since, _) = device.expendable(now, for_watched)?;
+                    Some(((rank, since), id))
+                })
+                .min_by_key(|(order, _)| *order)?;
+            let victim = victim.clone();
+            let device = devices.get(&victim)?;
+            if device.drop_frame() {
+                devices.remove(&victim);
+                log::debug!("{victim}: forgotten to make room in the memory budget");
+            } else {
+                log::debug!("{victim}: offline frame dropped to make room in the memory budget");
+            }
+            self.memory.count_eviction();
+            // A frame still being written to someone frees its bytes only when they are done,
+            // so the next victim may be needed even though the sum said this one would do.
+            if let Ok(charge) = self.memory.charge(bytes, stage) {
+                return Some(charge);
+            }
         }
     }
 
@@ -143,9 +260,18 @@ impl Registry {
         devices.iter().map(|d| d.status(now)).collect()
     }
 
-    /// Housekeeping: logs devices going offline and forgets idle ones.
+    /// Housekeeping: logs devices going offline, forgets idle ones, and says when the memory
+    /// budget has stopped refusing pushes.
     pub fn sweep(&self) {
         let now = Instant::now();
+        if let Some(recovered) = self.memory.check_recovered(now) {
+            log::info!(
+                "memory budget: pushes fit again ({} refused over {}; in use now: {})",
+                recovered.refused,
+                Seconds(recovered.lasted),
+                self.memory.snapshot().usage
+            );
+        }
         let mut devices = self.devices.lock();
         devices.retain(|id, device| {
             let outcome = device.sweep(now, self.evict_after);
@@ -228,7 +354,7 @@ mod tests {
     }
 
     fn jpeg() -> Part {
-        Part::from_jpeg(&[0xFF, 0xD8, 0xFF, 0xD9])
+        Part::from_jpeg(&[0xFF, 0xD8, 0xFF, 0xD9], None)
     }
 
     #[test]
@@ -293,5 +419,88 @@ mod tests {
         assert!(registry.is_empty());
         // A push after eviction simply creates the device again.
         assert_eq!(push(&registry, "idle"), Ok(1));
+    }
+
+    const JPEG_BYTES: usize = 1000;
+
+    /// A registry whose budget holds `frames` frames of `JPEG_BYTES`, offline after 300 ms.
+    fn budgeted(frames: usize) -> Registry {
+        Registry::new(&Config {
+            memory_budget: frames * Part::size_for(JPEG_BYTES),
+            offline_after: Duration::from_millis(300),
+            evict_after: Duration::from_secs(3600),
+            ..Config::default()
+        })
+    }
+
+    fn push_charged(registry: &Registry, name: &str) -> Result<u64, Refusal> {
+        let charge = registry.reserve(&id(name), Part::size_for(JPEG_BYTES))?;
+        let part = Part::from_jpeg(&[7; JPEG_BYTES], Some(charge));
+        registry
+            .publish(&id(name), part, None, (None, PushMode::Single))
+            .map(|(seq, _)| seq)
+    }
+
+    /// Devices holding a frame, by id.
+    fn kept(registry: &Registry) -> Vec<String> {
+        registry
+            .statuses()
+            .iter()
+            .filter(|s| s.last_frame_bytes.is_some())
+            .map(|s| s.id.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn room_is_made_from_offline_frames_then_single_pushes_and_never_from_watched_devices() {
+        let registry = budgeted(5);
+        push_charged(&registry, "gone").unwrap();
+        let gone_viewer = registry.watch(&id("gone"), Peer::default()).unwrap();
+        std::thread::sleep(Duration::from_millis(350));
+        // Watched and pushing; unwatched and pushing; a single push; a newcomer.
+        push_charged(&registry, "phone").unwrap();
+        push_charged(&registry, "phone").unwrap();
+        let _phone_viewer = registry.watch(&id("phone"), Peer::default()).unwrap();
+        push_charged(&registry, "busy").unwrap();
+        push_charged(&registry, "busy").unwrap();
+        push_charged(&registry, "once").unwrap();
+        push_charged(&registry, "new_1").unwrap();
+        assert_eq!(kept(&registry), ["busy", "gone", "new_1", "once", "phone"]);
+        // Full: the offline frame goes first; its device stays for its viewer.
+        push_charged(&registry, "new_2").unwrap();
+        assert_eq!(kept(&registry), ["busy", "new_1", "new_2", "once", "phone"]);
+        assert!(registry.statuses().iter().any(|s| s.id.as_str() == "gone"));
+        drop(gone_viewer);
+        // Then single pushes nobody watches, oldest first, device and all.
+        push_charged(&registry, "new_3").unwrap();
+        assert_eq!(
+            kept(&registry),
+            ["busy", "new_1", "new_2", "new_3", "phone"]
+        );
+        assert!(registry.statuses().iter().all(|s| s.id.as_str() != "once"));
+        push_charged(&registry, "new_4").unwrap();
+        push_charged(&registry, "new_5").unwrap();
+        assert_eq!(
+            kept(&registry),
+            ["busy", "new_3", "new_4", "new_5", "phone"]
+        );
+        // With the rest watched, a newcomer finds no room: a device that keeps pushing is not
+        // pushed out by one, and nothing is dropped for a push that fails anyway.
+        let _watchers: Vec<Viewer> = ["new_3", "new_4", "new_5"]
+            .iter()
+            .map(|name| registry.watch(&id(name), Peer::default()).unwrap())
+            .collect();
+        let refused = push_charged(&registry, "new_6").unwrap_err();
+        assert_eq!(refused.reason, Reason::MemoryBudget);
+        assert_eq!(
+            kept(&registry),
+            ["busy", "new_3", "new_4", "new_5", "phone"]
+        );
+        // A watched device's next frame may push out a device nobody watches.
+        push_charged(&registry, "phone").unwrap();
+        assert_eq!(kept(&registry), ["new_3", "new_4", "new_5", "phone"]);
+        let snapshot = registry.memory().snapshot();
+        assert_eq!(snapshot.usage.frames, 4 * Part::size_for(JPEG_BYTES));
+        assert_eq!((snapshot.refusals, snapshot.evictions), (1, 5));
     }
 }

@@ -100,7 +100,7 @@ mod tests {
     fn a_viewer_gets_the_head_then_the_latest_frame_and_leaves_when_it_hangs_up() {
         let registry = Registry::new(&Config::default());
         let id = DeviceId::parse("cam").unwrap();
-        let part = Part::from_jpeg(b"JPEG");
+        let part = Part::from_jpeg(b"JPEG", None);
         registry
             .publish(&id, part, None, (None, PushMode::Single))
             .unwrap();

@@ -28,7 +28,6 @@ use crate::relay::device_id::DeviceId;
 use crate::relay::push::{self, Limits, Upload};
 use crate::relay::registry::Registry;
 use crate::relay::stream::{self, ViewerOptions};
-use crate::relay::upload_budget::UploadBudget;
 use crate::relay::{mjpeg, push_stream};
 use crate::text::decimal;
 use crate::web::metrics::{self, Counters, Gauges};
@@ -45,7 +44,6 @@ const LIMIT_LOG_PERIOD: Duration = Duration::from_secs(10);
 pub struct App {
     pub config: Config,
     pub registry: Registry,
-    pub uploads: UploadBudget,
     pub counters: Counters,
     pub load: Arc<Load>,
     /// When the connection limit was last logged: once every [`LIMIT_LOG_PERIOD`] is enough.
@@ -56,7 +54,6 @@ impl App {
     pub fn new(config: Config, load: Arc<Load>) -> App {
         App {
             registry: Registry::new(&config),
-            uploads: UploadBudget::new(config.max_upload_bytes),
             counters: Counters::default(),
             load,
             limit_logged: Mutex::new(None),
@@ -108,7 +105,6 @@ impl App {
 
     fn push(&self, request: &mut Request<'_>, device: &DeviceId) -> Result<(), Refusal> {
         let limits = Limits {
-            uploads: &self.uploads,
             max_frame_bytes: self.config.max_frame_bytes,
         };
         let chunked = request.body().framing() == Framing::Chunked;
@@ -269,6 +265,7 @@ impl Service for App {
                 if access.push_is_protected() {
                     response.add_header("X-Push-Auth", "token");
                 }
+                status::add_memory_headers(&mut response, &self.registry.memory().snapshot());
                 response
             }
             Route::Metrics => {
@@ -276,7 +273,9 @@ impl Service for App {
                     connections: self.load.open(),
                     requests_in_progress: self.load.busy(),
                 };
-                let text = metrics::render(&self.registry.statuses(), &self.counters, gauges);
+                let memory = self.registry.memory().snapshot();
+                let text =
+                    metrics::render(&self.registry.statuses(), &self.counters, gauges, &memory);
                 responses::metrics(text)
             }
             Route::Forget(device) => match self.registry.forget(&device) {

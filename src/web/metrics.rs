@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 
 use crate::refusal::Reason;
 use crate::relay::device::DeviceStatus;
+use crate::relay::memory::Snapshot;
 use crate::text::decimal;
 
 /// Process-wide counters.
@@ -55,7 +56,12 @@ pub struct Gauges {
 
 /// Renders every metric. Counters for rejection reasons that never happened are shown as 0,
 /// so that rates and alerts work from the start.
-pub fn render(devices: &[DeviceStatus], counters: &Counters, gauges: Gauges) -> String {
+pub fn render(
+    devices: &[DeviceStatus],
+    counters: &Counters,
+    gauges: Gauges,
+    memory: &Snapshot,
+) -> String {
     let mut out = String::with_capacity(1024 + devices.len() * 900);
     family(
         &mut out,
@@ -110,6 +116,7 @@ pub fn render(devices: &[DeviceStatus], counters: &Counters, gauges: Gauges) -> 
             "streampump_requests_rejected_total{{reason=\"{label}\"}} {count}"
         );
     }
+    render_memory(&mut out, memory);
     family(
         &mut out,
         "streampump_devices",
@@ -184,6 +191,53 @@ pub fn render(devices: &[DeviceStatus], counters: &Counters, gauges: Gauges) -> 
     out
 }
 
+/// The memory budget, what holds it, and what it refused and dropped.
+fn render_memory(out: &mut String, memory: &Snapshot) {
+    family(
+        out,
+        "streampump_memory_budget_bytes",
+        "gauge",
+        "Bytes that frames and uploads may hold together (--memory-budget).",
+    );
+    let _ = writeln!(out, "streampump_memory_budget_bytes {}", memory.limit);
+    family(
+        out,
+        "streampump_memory_used_bytes",
+        "gauge",
+        "Bytes of the memory budget in use: latest frames, bodies being received, and \
+         replaced frames still being written to viewers.",
+    );
+    let usage = memory.usage;
+    for (holder, bytes) in [
+        ("frames", usage.frames),
+        ("uploads", usage.uploads),
+        ("in_flight", usage.in_flight),
+    ] {
+        let _ = writeln!(
+            out,
+            "streampump_memory_used_bytes{{holder=\"{holder}\"}} {bytes}"
+        );
+    }
+    family(
+        out,
+        "streampump_memory_refused_total",
+        "counter",
+        "Pushes and streamed frames refused for want of room in the memory budget.",
+    );
+    let _ = writeln!(out, "streampump_memory_refused_total {}", memory.refusals);
+    family(
+        out,
+        "streampump_memory_evictions_total",
+        "counter",
+        "Frames dropped to make room in the memory budget.",
+    );
+    let _ = writeln!(
+        out,
+        "streampump_memory_evictions_total {}",
+        memory.evictions
+    );
+}
+
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -218,7 +272,22 @@ mod tests {
         let counters = Counters::default();
         counters.reject(Reason::ViewerLimit);
         counters.reject(Reason::ViewerLimit);
-        let text = render(&[], &counters, Gauges::default());
+        let memory = Snapshot {
+            limit: 1000,
+            usage: crate::relay::memory::Usage {
+                frames: 300,
+                uploads: 200,
+                newcomer_uploads: 0,
+                in_flight: 100,
+            },
+            refusals: 4,
+            evictions: 5,
+        };
+        let text = render(&[], &counters, Gauges::default(), &memory);
+        assert!(text.contains("streampump_memory_budget_bytes 1000\n"));
+        assert!(text.contains("streampump_memory_used_bytes{holder=\"in_flight\"} 100\n"));
+        assert!(text.contains("streampump_memory_refused_total 4\n"));
+        assert!(text.contains("streampump_memory_evictions_total 5\n"));
         assert!(text.contains("streampump_requests_rejected_total{reason=\"viewer_limit\"} 2\n"));
         assert!(text.contains("streampump_requests_rejected_total{reason=\"bad_request\"} 0\n"));
         assert!(text.contains("# TYPE streampump_device_frames_sent_total counter\n"));

@@ -2,8 +2,21 @@
 //!
 //! A snapshot is served from the shared frame buffer, never copied into a new buffer first.
 
-use crate::http::{Payload, Response};
+use std::sync::Arc;
+
+use crate::http::{Payload, Response, SharedBytes};
 use crate::relay::mjpeg::{self, Part};
+
+/// A frame's buffer as a snapshot's body: holding the part keeps the frame, and its memory
+/// charge, alive until the answer is written.
+#[derive(Debug)]
+struct Snapshot(Part);
+
+impl SharedBytes for Snapshot {
+    fn bytes(&self) -> &[u8] {
+        self.0.buffer()
+    }
+}
 
 /// A one-line plain-text answer, newline-terminated for terminals.
 pub fn reason(status: u16, message: &str) -> Response {
@@ -42,11 +55,14 @@ pub fn metrics(body: String) -> Response {
 
 /// The latest frame as `image/jpeg`, sent from the buffer viewers share.
 pub fn jpeg(part: &Part, age_ms: u64) -> Response {
-    let (bytes, range) = part.shared_jpeg();
+    let range = part.jpeg_range();
     no_cache(
-        Response::new(200, Payload::Shared(bytes, range))
-            .with_header("Content-Type", "image/jpeg")
-            .with_header("X-Frame-Age-Ms", &age_ms.to_string()),
+        Response::new(
+            200,
+            Payload::Shared(Arc::new(Snapshot(part.clone())), range),
+        )
+        .with_header("Content-Type", "image/jpeg")
+        .with_header("X-Frame-Age-Ms", &age_ms.to_string()),
     )
 }
 

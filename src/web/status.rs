@@ -3,11 +3,30 @@
 //! Written by hand: the document is flat and small, and a JSON crate would cost more binary
 //! than the whole relay core. Ids are restricted to characters that never need escaping, but
 //! they are escaped anyway so that this file stays correct on its own.
+//!
+//! The memory budget is the relay's, not a device's, so it rides in headers beside the array
+//! (as `X-View-User` does) rather than turning the array every client parses into an object.
 
 use std::fmt::Write;
 
+use crate::http::Response;
 use crate::relay::device::DeviceStatus;
+use crate::relay::memory::Snapshot;
 use crate::text::decimal;
+
+/// `X-Memory-Budget: 8388608` and
+/// `X-Memory-Use: frames=N uploads=N in_flight=N refused=N evicted=N` (bytes, then counts).
+pub fn add_memory_headers(response: &mut Response, memory: &Snapshot) {
+    let usage = memory.usage;
+    response.add_header("X-Memory-Budget", &memory.limit.to_string());
+    response.add_header(
+        "X-Memory-Use",
+        &format!(
+            "frames={} uploads={} in_flight={} refused={} evicted={}",
+            usage.frames, usage.uploads, usage.in_flight, memory.refusals, memory.evictions
+        ),
+    );
+}
 
 /// Renders the status array. Field names are part of the API; see docs/api.md.
 pub fn devices_json(statuses: &[DeviceStatus]) -> String {

@@ -131,6 +131,7 @@ pub fn descriptor_exhaustion(scale: &Scale) -> Row {
     let shape = Shape {
         devices: 1,
         viewers: 2,
+        ..Shape::NORMAL
     };
     let mut row = trial::run(
         7,

@@ -31,11 +31,12 @@ const SETTLE: Duration = Duration::from_millis(300);
 /// How long devices may take to have their first push accepted.
 const FIRST_PUSH_WITHIN: Duration = Duration::from_secs(10);
 
-/// Devices and viewers per device.
+/// Devices, viewers per device, and the size of each pushed frame.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
     pub devices: u32,
     pub viewers: u32,
+    pub frame_bytes: usize,
 }
 
 impl Shape {
@@ -43,6 +44,7 @@ impl Shape {
     pub const NORMAL: Shape = Shape {
         devices: 4,
         viewers: 4,
+        frame_bytes: FRAME_BYTES,
     };
 }
 
@@ -77,7 +79,7 @@ impl NormalLoad {
                     index,
                     device_id: device_id(index),
                     target: target.clone(),
-                    frame_bytes: FRAME_BYTES,
+                    frame_bytes: shape.frame_bytes,
                     interval,
                     phase: interval * index / shape.devices,
                     phases: Arc::clone(&pushing),
@@ -109,7 +111,7 @@ impl NormalLoad {
         let viewers = (0..self.shape.devices).flat_map(|device| {
             (0..self.shape.viewers).map(move |index| (Behaviour::Normal, device, index))
         });
-        self.viewers(viewers, FRAME_BYTES)
+        self.viewers(viewers, self.shape.frame_bytes)
     }
 
     /// Starts viewers of the given behaviour, device and index. `bytes_per_second` is what a

@@ -57,7 +57,9 @@ pub fn finish(row: Row) {
 }
 
 fn preamble(scale: &Scale) -> String {
-    let Shape { devices, viewers } = Shape::NORMAL;
+    let Shape {
+        devices, viewers, ..
+    } = Shape::NORMAL;
     let allowance = Allowance::AFTER_ATTACK;
     let pace = if scale.full {
         format!(
@@ -70,7 +72,7 @@ fn preamble(scale: &Scale) -> String {
     };
     format!(
         "Abuse suite, {} scale. Relay: {}. Normal load: {devices} devices × {viewers} viewers, \
-         {FPS} fps, {FRAME_BYTES}-byte frames (attack 7: 1 × 2). Pusher reconnects = the normal \
+         {FPS} fps, {FRAME_BYTES}-byte frames (attack 7: 1 × 2; attack 15: 2 × 2 with 60 KB frames). Pusher reconnects = the normal \
          pushers' kept-alive connections lost (must be 0 before the attack). Recovered = \
          serving a fresh viewer and back to the baseline's threads and descriptors exactly, \
          RSS within +{} MB of it. {pace}",

@@ -73,6 +73,13 @@ pub struct Scale {
     /// connections that ask for something once it is full.
     pub connection_cap: Option<usize>,
     pub over_cap: usize,
+    /// Attack 15: the relay's `--memory-budget`, how long the flood lasts, how many new ids it
+    /// pushes to, and over how many connections at once.
+    /// `FLOOD_BUDGET_MIB` overrides the budget (8 for a 64 MB router's).
+    pub flood_budget: usize,
+    pub flood_for: Duration,
+    pub flood_ids: usize,
+    pub flood_connections: usize,
 }
 
 /// The relay's default `--request-timeout`, in effect with [`Scale::patient_relay_args`].
@@ -96,7 +103,7 @@ impl Scale {
         };
         let secs = Duration::from_secs;
         let ms = Duration::from_millis;
-        if full {
+        let mut scale = if full {
             Scale {
                 full,
                 phase: secs(5),
@@ -133,6 +140,10 @@ impl Scale {
                 injection_repeats: 5,
                 connection_cap: None,
                 over_cap: 50,
+                flood_budget: 32 << 20,
+                flood_for: secs(20),
+                flood_ids: 200,
+                flood_connections: 4,
             }
         } else {
             Scale {
@@ -171,8 +182,19 @@ impl Scale {
                 injection_repeats: 1,
                 connection_cap: Some(64),
                 over_cap: 10,
+                flood_budget: 16 << 20,
+                flood_for: secs(4),
+                flood_ids: 40,
+                flood_connections: 2,
             }
+        };
+        if let Ok(mib) = std::env::var("FLOOD_BUDGET_MIB") {
+            let mib: usize = mib
+                .parse()
+                .unwrap_or_else(|_| panic!("FLOOD_BUDGET_MIB={mib:?}: expected a number"));
+            scale.flood_budget = mib << 20;
         }
+        scale
     }
 
     pub fn name(&self) -> &'static str {

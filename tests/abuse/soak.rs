@@ -40,6 +40,7 @@ pub fn soak(scale: &Scale) {
         Shape {
             devices: 10,
             viewers: 10,
+            ..Shape::NORMAL
         },
     );
     let viewers = load.phase();

@@ -237,7 +237,7 @@ pub fn run(
     // exhaustion) has no frames for its viewers: their pace is then not the relay's to keep.
     let pushers_starved = outcome.starves_pushers && pusher_reconnects[1].total() > 0;
     if scale.full && !pushers_starved {
-        failures.extend(pace_failures(&during));
+        failures.extend(pace_failures(&during, crate::resources::emulated()));
     }
     failures.extend(outcome.failures.iter().cloned());
     let mut outcome = outcome;
@@ -271,8 +271,10 @@ pub fn run(
     }
 }
 
-/// Where the normal viewers fell below the pace the full run requires during an attack.
-fn pace_failures(during: &PhaseFigures) -> Vec<String> {
+/// Where the normal viewers fell below the pace the full run requires during an attack. Under
+/// an emulator (qemu-user running a router's build) only the frame rate is judged: latency
+/// there is the emulator's.
+fn pace_failures(during: &PhaseFigures, emulated: bool) -> Vec<String> {
     let mut failures = Vec::new();
     if during.fps_median < MIN_FPS_DURING {
         failures.push(format!(
@@ -281,6 +283,7 @@ fn pace_failures(during: &PhaseFigures) -> Vec<String> {
         ));
     }
     match during.p99_ms {
+        _ if emulated => {}
         Some(p99) if p99 < MAX_P99_MS_DURING => {}
         Some(p99) => failures.push(format!(
             "normal viewers' latency p99 was {p99:.2} ms during the attack, not under \

@@ -38,6 +38,25 @@ pub fn run_streampump(args: &[&str], env: &[(&str, &str)]) -> std::process::Outp
         .expect("run streampump")
 }
 
+/// The relay to start: the binary cargo built for these tests, or, with
+/// `STREAMPUMP_TEST_BIN` (and `STREAMPUMP_TEST_RUNNER`, e.g. `qemu-mipsel`), another build
+/// of it, such as a cross build run under qemu-user (`make flood-mipsel`). The process the
+/// tests measure is then the runner's, which holds the relay's memory and threads.
+pub fn relay_command() -> Command {
+    let binary = std::env::var("STREAMPUMP_TEST_BIN")
+        .ok()
+        .filter(|path| !path.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_streampump").to_string());
+    match std::env::var("STREAMPUMP_TEST_RUNNER") {
+        Ok(runner) if !runner.is_empty() => {
+            let mut command = Command::new(runner);
+            command.arg(binary);
+            command
+        }
+        _ => Command::new(binary),
+    }
+}
+
 /// A running relay, killed when dropped.
 pub struct Relay {
     child: Child,
@@ -108,7 +127,7 @@ impl Relay {
             Some(path) => (PathBuf::from(path), false),
             None => (scratch_dir("state"), true),
         };
-        let mut command = Command::new(env!("CARGO_BIN_EXE_streampump"));
+        let mut command = relay_command();
         // Loopback and a free port, unless the test listens elsewhere.
         if !extra_args.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
@@ -208,6 +227,16 @@ impl Relay {
             .unwrap()
             .iter()
             .any(|line| line.contains(needle))
+    }
+
+    /// How many log lines so far contain `needle`.
+    pub fn logged_count(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.contains(needle))
+            .count()
     }
 
     /// Waits until a log line containing `needle` appears.
@@ -457,8 +486,8 @@ impl MjpegStream {
     }
 }
 
-/// A small JPEG-framed buffer: SOI, SOF0 with the given size, a tag byte repeated to fill
-/// `size` bytes, EOI. Enough for the relay, which checks framing and reads SOF.
+/// A small JPEG: SOI, SOF0 with the given size, SOS, a tag byte repeated to fill `size` bytes
+/// as its image data, EOI. Enough for the relay, which walks the structure but decodes nothing.
 pub fn jpeg(width: u16, height: u16, tag: u8, size: usize) -> Vec<u8> {
     let mut out = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08];
     out.extend_from_slice(&height.to_be_bytes());
