@@ -13,6 +13,7 @@ pub mod access;
 pub mod config;
 pub mod http;
 pub mod logging;
+pub mod on_event;
 pub mod refusal;
 pub mod relay;
 pub mod server;

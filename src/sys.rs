@@ -3,7 +3,8 @@
 //!
 //! - TCP keep-alive timers and the send buffer size on accepted sockets (`setsockopt`);
 //! - the file descriptor limit, raised as far as the service manager allows;
-//! - glibc's heap tunables and `malloc_trim` (see [`tune_heap`]).
+//! - glibc's heap tunables and `malloc_trim` (see [`tune_heap`]);
+//! - killing a whole process group (an `--on-event` command and whatever it started).
 
 use std::io;
 use std::net::TcpStream;
@@ -86,6 +87,22 @@ fn set_int(
         )
     };
     if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sends SIGKILL to every process in the group `group` (a child started with
+/// `process_group(0)` leads a group whose id is its own pid): `sh -c` and anything it started,
+/// such as a `curl` that hangs, end together.
+pub fn kill_process_group(group: u32) -> io::Result<()> {
+    let group = libc::pid_t::try_from(group)
+        .ok()
+        .filter(|&g| g > 1)
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: kill takes plain integers; a negative pid names a process group.
+    if unsafe { libc::kill(-group, libc::SIGKILL) } == 0 {
         Ok(())
     } else {
         Err(io::Error::last_os_error())

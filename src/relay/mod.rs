@@ -13,12 +13,16 @@
 pub mod assets;
 pub mod device;
 pub mod device_id;
+pub mod events;
+pub mod health;
 pub mod jpeg;
 pub mod mjpeg;
 pub mod push;
 pub mod push_stream;
 pub mod rate_meter;
 pub mod registry;
+pub mod settings;
+pub mod settings_store;
 pub mod splitter;
 pub mod stream;
 pub mod upload_budget;
