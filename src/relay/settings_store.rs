@@ -14,13 +14,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use crate::relay::device_id::DeviceId;
 use crate::relay::settings::Settings;
 use crate::state::{Readers, StateDir};
-use crate::text::decimal;
+use crate::text::decimal::{self, Seconds};
 use crate::text::json::{self, Value};
 
 pub const FILE: &str = "devices.json";
@@ -47,6 +48,8 @@ pub enum Rejected {
 pub struct SettingsStore {
     directory: Option<StateDir>,
     limit: usize,
+    /// `--offline-after`: a phone idling longer than this between frames would show offline.
+    offline_after: Duration,
     entries: Mutex<BTreeMap<DeviceId, Versioned>>,
     /// Held for a whole change, file write included, so changes reach the file in order.
     writer: Mutex<()>,
@@ -55,7 +58,11 @@ pub struct SettingsStore {
 impl SettingsStore {
     /// Loads the settings from `directory` (`None`: kept in memory only, for tests). A file
     /// that cannot be read is logged and ignored; it is replaced at the next change.
-    pub fn open(directory: Option<StateDir>, limit: usize) -> SettingsStore {
+    pub fn open(
+        directory: Option<StateDir>,
+        limit: usize,
+        offline_after: Duration,
+    ) -> SettingsStore {
         let mut entries = BTreeMap::new();
         if let Some(directory) = &directory {
             match directory.read(FILE) {
@@ -78,6 +85,7 @@ impl SettingsStore {
         SettingsStore {
             directory,
             limit,
+            offline_after,
             entries: Mutex::new(entries),
             writer: Mutex::new(()),
         }
@@ -109,6 +117,13 @@ impl SettingsStore {
             .settings
             .updated(document)
             .map_err(Rejected::Invalid)?;
+        if Duration::from_secs(u64::from(settings.idle_interval)) >= self.offline_after {
+            return Err(Rejected::Invalid(format!(
+                "idle_interval must be below --offline-after ({}), or the phone shows offline \
+                 while it idles",
+                Seconds(self.offline_after)
+            )));
+        }
         if current.as_ref().is_some_and(|c| c.settings == settings) {
             return Ok(before);
         }
@@ -217,7 +232,7 @@ mod tests {
 
     #[test]
     fn versions_grow_only_with_real_changes_and_the_file_reads_back() {
-        let store = SettingsStore::open(None, 2);
+        let store = SettingsStore::open(None, 2, Duration::from_secs(10));
         assert_eq!(store.version(&id("a")), 0);
         assert_eq!(store.change(&id("a"), r#"{"fps":5}"#).unwrap().version, 1);
         assert_eq!(store.change(&id("a"), r#"{"fps":5}"#).unwrap().version, 1);
@@ -226,6 +241,10 @@ mod tests {
             .unwrap();
         assert_eq!(second.version, 2);
         store.change(&id("b"), "{}").unwrap();
+        assert!(matches!(
+            store.change(&id("a"), r#"{"idle_interval":10}"#),
+            Err(Rejected::Invalid(_))
+        ));
         assert!(matches!(
             store.change(&id("c"), "{}"),
             Err(Rejected::Full(2))

@@ -82,7 +82,11 @@ impl App {
         }
         App {
             registry,
-            settings: SettingsStore::open(Some(config.state_dir.clone()), config.max_devices.get()),
+            settings: SettingsStore::open(
+                Some(config.state_dir.clone()),
+                config.max_devices.get(),
+                config.offline_after,
+            ),
             uploads: UploadBudget::new(config.max_upload_bytes),
             counters: Counters::default(),
             load,
