@@ -4,20 +4,23 @@
 //!
 //! Commands run one at a time on a thread of their own, in the order the events happened: the
 //! relay never waits for one (an event that finds [`QUEUE`] others waiting is dropped and
-//! logged), and two commands for one device never overlap. Each runs as `/bin/sh -c COMMAND`
-//! in a process group of its own, with the event in its environment; one that is still running
-//! after `--event-timeout` is killed with its whole group (a hanging `curl` included) and
-//! reaped, so nothing is left behind.
+//! logged), and two commands for one device never overlap. The queue is a deque under a lock
+//! with a condition variable, as everywhere else in the relay (`std::sync::mpsc` cost 5 KB
+//! more on mipsel). Each runs as `/bin/sh -c COMMAND` in a process group of its own (see
+//! `sys::spawn_shell`), with the event in its environment; one that is still running after
+//! `--event-timeout` is killed with its whole group (a hanging `curl` included) and reaped,
+//! so nothing is left behind.
 
+use std::collections::VecDeque;
 use std::io;
-use std::process::{Command, Stdio};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use parking_lot::{Condvar, Mutex};
+
 use crate::relay::events::{Event, Listener};
-use crate::sys;
+use crate::sys::{self, Exit};
 use crate::text::decimal::Seconds;
 use crate::text::quoted::Quoted;
 
@@ -25,81 +28,97 @@ use crate::text::quoted::Quoted;
 pub const QUEUE: usize = 32;
 /// The thread only waits for children: a small stack is plenty.
 const STACK_BYTES: usize = 64 * 1024;
-/// How often a running command is checked: std has no wait with a timeout, and a command
-/// runs a few times a day, so a short sleep between checks costs nothing.
+/// How often a running command is checked: there is no wait with a timeout for a child, and
+/// a command runs a few times a day, so a short sleep between checks costs nothing.
 const CHECK_PERIOD: Duration = Duration::from_millis(20);
 
-/// Hands events to the command's thread.
-#[derive(Debug)]
+/// The events waiting for the command's thread.
+#[derive(Debug, Default)]
 pub struct EventCommand {
-    queue: SyncSender<Event>,
+    waiting: Mutex<VecDeque<Event>>,
+    arrived: Condvar,
 }
 
 impl Listener for EventCommand {
     fn hear(&self, event: Event) {
-        match self.queue.try_send(event) {
-            Ok(()) => {}
-            Err(TrySendError::Full(event)) => {
-                log::warn!("{event}: --on-event not run, {QUEUE} events are already waiting");
+        let mut waiting = self.waiting.lock();
+        if waiting.len() >= QUEUE {
+            drop(waiting);
+            log::warn!("{event}: --on-event not run, {QUEUE} events are already waiting");
+            return;
+        }
+        waiting.push_back(event);
+        drop(waiting);
+        self.arrived.notify_one();
+    }
+}
+
+impl EventCommand {
+    fn next(&self) -> Event {
+        let mut waiting = self.waiting.lock();
+        loop {
+            if let Some(event) = waiting.pop_front() {
+                return event;
             }
-            Err(TrySendError::Disconnected(event)) => {
-                log::warn!("{event}: --on-event not run, its thread has ended");
-            }
+            self.arrived.wait(&mut waiting);
         }
     }
 }
 
 /// Starts the thread that runs `command` for each event.
 pub fn start(command: String, timeout: Duration) -> io::Result<Arc<EventCommand>> {
-    let (queue, events) = mpsc::sync_channel(QUEUE);
+    let events = Arc::new(EventCommand::default());
+    let queue = Arc::clone(&events);
     thread::Builder::new()
         .name("sp-on-event".into())
         .stack_size(STACK_BYTES)
-        .spawn(move || run_all(&command, timeout, events))?;
-    Ok(Arc::new(EventCommand { queue }))
-}
-
-fn run_all(command: &str, timeout: Duration, events: Receiver<Event>) {
-    for event in events {
-        if let Err(error) = run(command, timeout, &event) {
-            log::warn!("{event}: --on-event {}: {error}", Quoted(command));
-        }
-    }
+        .spawn(move || loop {
+            let event = queue.next();
+            if let Err(error) = run(&command, timeout, &event) {
+                log::warn!("{event}: --on-event {}: {error}", Quoted(&command));
+            }
+        })?;
+    Ok(events)
 }
 
 fn run(command: &str, timeout: Duration, event: &Event) -> io::Result<()> {
-    use std::os::unix::process::CommandExt;
     let optional = |value: Option<String>| value.unwrap_or_default();
-    let mut child = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(command)
-        .env("STREAMPUMP_EVENT", event.kind.as_str())
-        .env("STREAMPUMP_DEVICE", event.device.as_str())
-        .env(
+    let environment = [
+        ("STREAMPUMP_EVENT", event.kind.as_str().to_string()),
+        ("STREAMPUMP_DEVICE", event.device.as_str().to_string()),
+        (
             "STREAMPUMP_BATTERY",
             optional(event.battery.map(|b| b.to_string())),
-        )
-        .env(
+        ),
+        (
             "STREAMPUMP_CHARGING",
             optional(event.charging.map(|c| u8::from(c).to_string())),
-        )
-        .stdin(Stdio::null())
-        .process_group(0)
-        .spawn()?;
+        ),
+    ];
+    let child = sys::spawn_shell(command, &environment)?;
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(status) = child.try_wait()? {
-            if status.success() {
+        match child.try_wait()? {
+            Some(Exit::Code(0)) => {
                 log::debug!("{event}: --on-event done");
-            } else {
-                log::warn!("{event}: --on-event {}: {status}", Quoted(command));
+                return Ok(());
             }
-            return Ok(());
+            Some(Exit::Code(code)) => {
+                log::warn!("{event}: --on-event {} exited with {code}", Quoted(command));
+                return Ok(());
+            }
+            Some(Exit::Signal(signal)) => {
+                log::warn!(
+                    "{event}: --on-event {} ended by signal {signal}",
+                    Quoted(command)
+                );
+                return Ok(());
+            }
+            None => {}
         }
         if Instant::now() >= deadline {
-            if let Err(error) = sys::kill_process_group(child.id()) {
+            if let Err(error) = child.kill_group() {
                 log::debug!("{event}: cannot kill the command's group: {error}");
-                let _ = child.kill();
             }
             child.wait()?;
             log::warn!(

@@ -93,7 +93,8 @@ impl Settings {
         Ok(settings)
     }
 
-    fn apply(&mut self, object: &Object) -> Result<(), String> {
+    /// Applies the members of a parsed object, checking each.
+    pub fn apply(&mut self, object: &Object) -> Result<(), String> {
         for (key, value) in object {
             match key.as_str() {
                 "fps" => self.fps = whole(key, value, 1, 30)?,

@@ -12,7 +12,6 @@
 //! turns, so the file always holds the newest state; pushes read versions under a separate,
 //! briefly held lock and never wait for the disk.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -25,6 +24,15 @@ use crate::text::decimal::{self, Seconds};
 use crate::text::json::{self, Value};
 
 pub const FILE: &str = "devices.json";
+
+type Entries = Vec<(DeviceId, Versioned)>;
+
+fn find<'a>(entries: &'a Entries, id: &DeviceId) -> Option<&'a Versioned> {
+    entries
+        .binary_search_by(|(known, _)| known.cmp(id))
+        .ok()
+        .map(|index| &entries[index].1)
+}
 
 /// One device's settings and how many times they were changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +58,9 @@ pub struct SettingsStore {
     limit: usize,
     /// `--offline-after`: a phone idling longer than this between frames would show offline.
     offline_after: Duration,
-    entries: Mutex<BTreeMap<DeviceId, Versioned>>,
+    /// Sorted by id. A few dozen phones at most: a vector is as fast as a map here and
+    /// costs less binary.
+    entries: Mutex<Entries>,
     /// Held for a whole change, file write included, so changes reach the file in order.
     writer: Mutex<()>,
 }
@@ -63,7 +73,7 @@ impl SettingsStore {
         limit: usize,
         offline_after: Duration,
     ) -> SettingsStore {
-        let mut entries = BTreeMap::new();
+        let mut entries = Vec::new();
         if let Some(directory) = &directory {
             match directory.read(FILE) {
                 Ok(None) => {}
@@ -93,19 +103,19 @@ impl SettingsStore {
 
     /// The device's settings, if any were ever made.
     pub fn get(&self, id: &DeviceId) -> Option<Versioned> {
-        self.entries.lock().get(id).cloned()
+        find(&self.entries.lock(), id).cloned()
     }
 
     /// The version of the device's settings; 0 if none were made.
     pub fn version(&self, id: &DeviceId) -> u32 {
-        self.entries.lock().get(id).map_or(0, |entry| entry.version)
+        find(&self.entries.lock(), id).map_or(0, |entry| entry.version)
     }
 
     /// Applies a JSON document of settings to a device, and saves them if they changed.
     pub fn change(&self, id: &DeviceId, document: &str) -> Result<Versioned, Rejected> {
         let _turn = self.writer.lock();
         let mut entries = self.entries.lock();
-        let current = entries.get(id).cloned();
+        let current = find(&entries, id).cloned();
         if current.is_none() && entries.len() >= self.limit {
             return Err(Rejected::Full(self.limit));
         }
@@ -131,7 +141,10 @@ impl SettingsStore {
             version: before.version.wrapping_add(1).max(1),
             settings,
         };
-        entries.insert(id.clone(), changed.clone());
+        match entries.binary_search_by(|(known, _)| known.cmp(id)) {
+            Ok(index) => entries[index].1 = changed.clone(),
+            Err(index) => entries.insert(index, (id.clone(), changed.clone())),
+        }
         let file = render_file(&entries);
         drop(entries);
         log::info!("{id}: settings changed (version {})", changed.version);
@@ -146,7 +159,7 @@ impl SettingsStore {
     }
 }
 
-fn render_file(entries: &BTreeMap<DeviceId, Versioned>) -> String {
+fn render_file(entries: &Entries) -> String {
     let mut file = String::from("{");
     for (index, (id, entry)) in entries.iter().enumerate() {
         if index > 0 {
@@ -164,9 +177,9 @@ fn render_file(entries: &BTreeMap<DeviceId, Versioned>) -> String {
     file
 }
 
-fn parse_file(bytes: &[u8]) -> Result<BTreeMap<DeviceId, Versioned>, String> {
+fn parse_file(bytes: &[u8]) -> Result<Entries, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
-    let mut entries = BTreeMap::new();
+    let mut entries: Entries = Vec::new();
     for (raw_id, value) in json::parse_object(text, 4)? {
         let id = DeviceId::parse(&raw_id).map_err(|error| error.to_string())?;
         let Value::Object(members) = value else {
@@ -182,44 +195,24 @@ fn parse_file(bytes: &[u8]) -> Result<BTreeMap<DeviceId, Versioned>, String> {
                 ("settings", Value::Object(object)) => {
                     // Through the same checks as a client's document: a hand-edited file
                     // cannot give a phone a value the API would refuse.
-                    let document = render_object(&object);
-                    settings = Some(Settings::default().updated(&document)?);
+                    let mut checked = Settings::default();
+                    checked.apply(&object)?;
+                    settings = Some(checked);
                 }
                 (other, _) => return Err(format!("{id}: unexpected {other}")),
             }
         }
         match (version, settings) {
             (Some(version), Some(settings)) => {
-                entries.insert(id, Versioned { version, settings });
+                match entries.binary_search_by(|(known, _)| known.cmp(&id)) {
+                    Ok(_) => return Err(format!("{id}: given twice")),
+                    Err(index) => entries.insert(index, (id, Versioned { version, settings })),
+                }
             }
             _ => return Err(format!("{id}: needs a version and settings")),
         }
     }
     Ok(entries)
-}
-
-/// Writes a parsed object back as JSON, to check it as a client's document.
-fn render_object(object: &json::Object) -> String {
-    let mut out = String::from("{");
-    for (index, (key, value)) in object.iter().enumerate() {
-        if index > 0 {
-            out.push(',');
-        }
-        json::push_string(&mut out, key);
-        out.push(':');
-        match value {
-            Value::Number(n) => {
-                let _ = write!(out, "{}.{:06}", n / decimal::ONE, n % decimal::ONE);
-            }
-            Value::Bool(b) => {
-                let _ = write!(out, "{b}");
-            }
-            Value::Text(text) => json::push_string(&mut out, text),
-            Value::Object(inner) => out.push_str(&render_object(inner)),
-        }
-    }
-    out.push('}');
-    out
 }
 
 #[cfg(test)]
@@ -251,7 +244,7 @@ mod tests {
         ));
         let file = render_file(&store.entries.lock());
         let back = parse_file(file.as_bytes()).unwrap();
-        assert_eq!(back.get(&id("a")), Some(&second));
+        assert_eq!(find(&back, &id("a")), Some(&second));
         assert_eq!(back.len(), 2);
         assert!(parse_file(br#"{"a":{"version":1,"settings":{"fps":99}}}"#).is_err());
         assert!(parse_file(b"{\"a\":{\"version\":1}}").is_err());

@@ -176,11 +176,16 @@ impl App {
         }
         let mut response = Response::text(200, "OK");
         response.add_header(header::VIEWERS, &device.viewers().to_string());
-        if let Some(current) = self.settings.get(device.id()) {
-            let version = current.version.to_string();
+        // Most answers carry the version only: the settings are looked up and written out
+        // when the page has not applied them yet.
+        let version = self.settings.version(device.id());
+        if version > 0 {
+            let version = version.to_string();
             response.add_header(header::SETTINGS_VERSION, &version);
             if request.header(header::SETTINGS_VERSION) != Some(version.as_str()) {
-                response.add_header(header::SETTINGS, &current.settings.to_json());
+                if let Some(current) = self.settings.get(device.id()) {
+                    response.add_header(header::SETTINGS, &current.settings.to_json());
+                }
             }
         }
         response
