@@ -225,6 +225,7 @@ test('the phone streams 640x480 at 15 fps and reports its health', async () => {
   // must be sane; where it does not, the report says nothing rather than something false.
   const hasBattery = await phone.evaluate(() => typeof navigator.getBattery === 'function');
   figures.battery_api_in_headless_chromium = hasBattery;
+  figures.battery_report_in_headless_chromium = { battery: health.battery, charging: health.charging };
   if (hasBattery && health.battery !== null) {
     assert.ok(health.battery >= 0 && health.battery <= 100);
     assert.equal(typeof health.charging, 'boolean');

@@ -312,9 +312,7 @@ test('the pages are small', async () => {
     assert.equal(response.headers.get('content-encoding'), 'gzip');
     assert.equal(response.headers.get('content-type'), 'text/html; charset=utf-8');
     sizes[path] = Number(response.headers.get('content-length'));
-    // The push page carries the managed-camera code (settings from the relay, overlay,
-    // idling, health report, dim mode): 10 KiB, still one round trip on a slow link.
-    assert.ok(sizes[path] < 10 * 1024, `${path} is ${sizes[path]} bytes compressed`);
+    assert.ok(sizes[path] < 8 * 1024, `${path} is ${sizes[path]} bytes compressed`);
   }
   writeFileSync(join(ARTIFACTS, 'page-sizes.json'), JSON.stringify(sizes) + '\n');
   // curl and scripts get the plain-text index, and are told how to fetch a page.
