@@ -149,7 +149,7 @@ pub struct Args {
     #[argh(option)]
     pub battery_low: Option<String>,
 
-    /// an --on-event command still running after this long is killed
+    /// an event command (see on-event) still running after this long is killed
     /// [STREAMPUMP_EVENT_TIMEOUT] (default 10s)
     #[argh(option)]
     pub event_timeout: Option<String>,
