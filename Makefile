@@ -24,8 +24,9 @@ RUNNER_aarch64 := qemu-aarch64
 RUNNER_armv7 := qemu-arm
 RUNNER_mipsel := qemu-mipsel
 RUNNER_mips := qemu-mips
-# Stripped size budget for the MIPS binaries, in bytes.
-MIPS_BUDGET := 408000
+# Stripped size budget for the MIPS binaries, in bytes: the size with managed phones (settings,
+# health, events; see docs/managed-phones.md) plus 2 %.
+MIPS_BUDGET := 487000
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 PREFIX ?= /usr/local
