@@ -1,8 +1,10 @@
 # streampump — the front door. `make help` lists the targets.
 
 CARGO ?= cargo
-# Debian packages the tests drive as real clients.
-TEST_TOOLS := ffmpeg ffprobe
+# Debian packages the tests drive as real clients: ffmpeg, zbarimg (reads the QR codes back),
+# script (a terminal for the start-up QR code).
+TEST_TOOLS := ffmpeg ffprobe zbarimg script
+TEST_PACKAGES := ffmpeg zbar-tools bsdutils
 
 # The parser of Prometheus's Python client, for the metrics test.
 PROMETHEUS_CLIENT := 0.21.1
@@ -24,9 +26,10 @@ RUNNER_aarch64 := qemu-aarch64
 RUNNER_armv7 := qemu-arm
 RUNNER_mipsel := qemu-mipsel
 RUNNER_mips := qemu-mips
-# Stripped size budget for the MIPS binaries, in bytes: the size with managed phones (settings,
-# health, events; see docs/managed-phones.md) plus 2 %.
-MIPS_BUDGET := 487000
+# Stripped size budget for the MIPS binaries, in bytes: 403,548 before the QR codes and the
+# start-up URLs, 430,176 with them (mipsel); with managed phones (settings, health, events; see
+# docs/managed-phones.md) 503,312, plus 2 %.
+MIPS_BUDGET := 514000
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 PREFIX ?= /usr/local
@@ -36,7 +39,7 @@ SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 
 .PHONY: help all build run test test-deps bench-deps lint fmt clippy shellcheck bench bench-baseline clean fuzz abuse soak \
-	tools cross size dist install uninstall init-checks openwrt-check systemd-check \
+	tools cross size dist dist-pi dist-pi32 $(addprefix dist-,$(CROSS_TARGETS)) install uninstall init-checks openwrt-check systemd-check \
 	e2e e2e-deps screenshots \
 	$(CROSS_TARGETS) $(addprefix smoke-,$(CROSS_TARGETS)) smoke
 
@@ -64,6 +67,8 @@ help:
 	@echo "make smoke     smoke-test all five"
 	@echo "make size      table of stripped sizes per target (mips and mipsel must be <= $(MIPS_BUDGET) bytes)"
 	@echo "make dist      target/dist/streampump-$(VERSION)-NAME.tar.gz for each target, plus SHA256SUMS"
+	@echo "make dist-pi | dist-pi32 | dist-mipsel | dist-mips | dist-NAME"
+	@echo "               one box's tarball (Pi with a 64-bit OS, 32-bit Pi OS, MT7621/MT76x8 routers, ath79)"
 	@echo "make install   binary, systemd unit and defaults file (PREFIX=$(PREFIX), DESTDIR, BINDIR, SYSCONFDIR)"
 
 all: build
@@ -83,10 +88,10 @@ test-deps:
 	@missing=""; for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing ffmpeg for the real-client tests (missing:$$missing)"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null || exit 1; \
+			echo "installing $(TEST_PACKAGES) for the real-client tests (missing:$$missing)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES) >/dev/null || exit 1; \
 		else \
-			echo "error: the tests need$$missing: install Debian's ffmpeg package (sudo apt-get install ffmpeg)" >&2; \
+			echo "error: the tests need$$missing: sudo apt-get install $(TEST_PACKAGES)" >&2; \
 			exit 1; \
 		fi; \
 	fi
@@ -150,20 +155,20 @@ e2e: e2e-deps build
 	cd e2e && STREAMPUMP_BIN=$(CURDIR)/target/release/streampump CHROMIUM=$(CHROMIUM) npm test
 
 e2e-deps:
-	@missing=""; for tool in $(CHROMIUM) ffmpeg ffprobe curl; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	@missing=""; for tool in $(CHROMIUM) ffmpeg ffprobe curl zbarimg; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing Debian's chromium, ffmpeg and curl for the browser tests (missing:$$missing)"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg curl >/dev/null || exit 1; \
+			echo "installing Debian's chromium, ffmpeg, curl and zbar-tools for the browser tests (missing:$$missing)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg curl zbar-tools >/dev/null || exit 1; \
 		else \
-			echo "error: make e2e needs$$missing: sudo apt-get install chromium ffmpeg curl" >&2; \
+			echo "error: make e2e needs$$missing: sudo apt-get install chromium ffmpeg curl zbar-tools" >&2; \
 			exit 1; \
 		fi; \
 	fi
 	@command -v npm >/dev/null 2>&1 || { echo "error: make e2e needs Node.js 18 or newer with npm (Debian: sudo apt-get install nodejs npm)" >&2; exit 1; }
 
 screenshots: e2e
-	install -m 0644 target/e2e/push.png target/e2e/dashboard.png docs/img/
+	install -m 0644 target/e2e/push.png target/e2e/dashboard.png target/e2e/dashboard-welcome.png docs/img/
 
 # The reference server is built from source with Debian's Go (not needed with BENCH_BASELINE).
 bench-deps:
@@ -197,8 +202,23 @@ smoke: $(addprefix smoke-,$(CROSS_TARGETS))
 size:
 	@bash scripts/size-table.sh $(MIPS_BUDGET) $(CROSS_TARGETS)
 
-dist: cross
+# Every tarball, or one box's: `make dist-pi`, `make dist-mipsel` (any NAME of CROSS_TARGETS), or
+# `make dist CROSS_TARGETS="aarch64 mipsel"`. The tools are checked before anything is built, so
+# a fresh clone is told at once to run `make tools`.
+dist:
+	@bash scripts/build-target.sh --check $(CROSS_TARGETS)
+	$(MAKE) cross CROSS_TARGETS="$(CROSS_TARGETS)"
 	bash scripts/dist.sh $(VERSION) $(CROSS_TARGETS)
+
+$(addprefix dist-,$(CROSS_TARGETS)): dist-%:
+	$(MAKE) dist CROSS_TARGETS=$*
+
+# The Raspberry Pi by its name: a 64-bit OS (arm64) takes aarch64, 32-bit Raspberry Pi OS armv7.
+dist-pi:
+	$(MAKE) dist CROSS_TARGETS=aarch64
+
+dist-pi32:
+	$(MAKE) dist CROSS_TARGETS=armv7
 
 # Installs the host build made by `make build` (not rebuilt here, so that `sudo make install`
 # needs no Rust toolchain for root); on a Raspberry Pi prefer a `make dist` binary (static).

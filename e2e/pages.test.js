@@ -11,6 +11,7 @@ import { spawn, execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
+import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -64,9 +65,11 @@ async function eventually(what, ms, check) {
 }
 
 class Relay {
-  // `args`: more flags; `viewToken`: presented by `device()` on a relay that needs one.
-  constructor(port, args = [], viewToken = '') {
+  // `args`: more flags; `viewToken`: presented by `device()` on a relay that needs one;
+  // `bind`: the address it listens on (loopback unless a test needs phones to reach it).
+  constructor(port, args = [], viewToken = '', bind = '127.0.0.1') {
     this.port = port;
+    this.bind = bind;
     this.base = `http://127.0.0.1:${port}`;
     this.log = '';
     this.args = args;
@@ -74,7 +77,7 @@ class Relay {
   }
 
   async start() {
-    this.process = spawn(RELAY, ['--listen', `127.0.0.1:${this.port}`, ...this.args], {
+    this.process = spawn(RELAY, ['--listen', `${this.bind}:${this.port}`, ...this.args], {
       env: { ...process.env, RUST_LOG: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -114,7 +117,8 @@ let relay;
 let browser;
 
 before(async () => {
-  relay = new Relay(await freePort());
+  // On every address, as a relay for phones is: the dashboard then offers links and codes.
+  relay = new Relay(await freePort(), [], '', '0.0.0.0');
   await relay.start();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -240,7 +244,11 @@ test('the dashboard shows the device with a live 640-wide preview', async () => 
     await eventually('the preview counted as a viewer', 8000, async () =>
       /viewers\s*1(?!\d)/.test(await card.locator('.stats').textContent()));
     assert.match(await card.textContent(), /online/);
-    assert.match(await page.textContent('#push-url'), /\/push\.html\?device_id=cam_1/);
+    // Opened as 127.0.0.1, which means nothing on a phone: the link names a LAN address.
+    await eventually('the push link on a LAN address', 5000, async () =>
+      new RegExp(`http://[0-9.]+:${relay.port}/push\\.html\\?device_id=cam_1`).test(await page.textContent('#push-url')));
+    assert.doesNotMatch(await page.textContent('#push-url'), /127\.0\.0\.1/);
+    assert.equal(await page.locator('#push-code').count(), 1);
     await card.locator('summary', { hasText: 'Use this camera' }).click();
     assert.match(await card.textContent(), /go2rtc\.yaml/);
     assert.match(await card.textContent(), /streams:\s+e2e_cam:\s+- http:\/\/127\.0\.0\.1:\d+\/live\.mjpeg\?device_id=e2e_cam/);
@@ -361,11 +369,91 @@ test('with tokens, one link per phone and per dashboard carries them everywhere'
     const snippets = await card.textContent();
     assert.match(snippets, /live\.mjpeg\?device_id=tok_cam&token=e2e-view-token/);
     assert.match(snippets, /Still image URL: http:\/\/127\.0\.0\.1:\d+\/snapshot\.jpg\?device_id=tok_cam&token=e2e-view-token/);
-    await eventually('the push link with a token placeholder', 5000, async () =>
-      /push\.html\?device_id=cam_1&token=PUSH_TOKEN/.test(await dashboard.textContent('#push-url')));
+    await eventually('the loopback relay saying phones cannot reach it', 5000, async () =>
+      /Phones cannot reach this relay/.test(await dashboard.textContent('#push-url')));
     await phonePage.click('#toggle');
   } finally {
     await context.close();
     await guarded.stop();
+  }
+});
+
+/** The first IPv4 address of this machine other than loopback: what a phone on the LAN uses. */
+function lanAddress() {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const address of addresses || []) {
+      if (address.family === 'IPv4' && !address.internal) return address.address;
+    }
+  }
+  throw new Error('this machine needs an IPv4 address besides loopback for the QR code test');
+}
+
+/** What Debian's zbarimg reads from the image at `file` (one code expected). */
+async function zbar(file) {
+  const decoded = await run('zbarimg', ['--quiet', '--raw', file], 20000);
+  assert.equal(decoded.error, null, `zbarimg found no code in ${file}: ${decoded.stderr}`);
+  return decoded.stdout.toString().replace(/\n$/, '');
+}
+
+test('a first-run dashboard welcomes, its QR code decodes to the push link, and a phone that opens it streams', async () => {
+  const lan = lanAddress();
+  // Pushing needs a token; the dashboard is opened with it, so its code carries it.
+  const relayOnLan = new Relay(await freePort(), ['--push-token', 'e2e-qr-token'], '', '0.0.0.0');
+  await relayOnLan.start();
+  const origin = `http://${lan}:${relayOnLan.port}`;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  // Plain HTTP for now: the phone is told to treat the relay's LAN origin as secure, as
+  // chrome://flags does on a real phone, until the relay serves HTTPS itself.
+  const phoneBrowser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [...BROWSER_FLAGS, ...CAMERA_FLAGS, `--unsafely-treat-insecure-origin-as-secure=${origin}`],
+  });
+  try {
+    const dashboard = await context.newPage();
+    await dashboard.goto(`${origin}/?token=e2e-qr-token`);
+    assert.equal(await dashboard.textContent('#add-title'), 'Welcome: add your first phone');
+    assert.ok(await dashboard.isVisible('#welcome'));
+    await dashboard.fill('#new-id', 'qr_cam');
+    const expected = `${origin}/push.html?device_id=qr_cam&token=e2e-qr-token`;
+    await eventually('the link for qr_cam', 5000, async () =>
+      (await dashboard.textContent('#push-url')).includes(expected));
+    const code = dashboard.locator('#push-code');
+    await eventually('the QR code drawn', 5000, async () =>
+      /device_id=qr_cam/.test(await code.getAttribute('src')) &&
+      (await code.evaluate((img) => img.complete && img.naturalWidth)) > 0);
+    const shot = join(ARTIFACTS, 'push-code.png');
+    await code.screenshot({ path: shot });
+    await dashboard.screenshot({ path: join(ARTIFACTS, 'dashboard-welcome.png'), fullPage: true });
+    const link = await zbar(shot);
+    assert.equal(link, expected);
+
+    // Without the token, the dashboard cannot know it: a placeholder and no code.
+    const stranger = await context.newPage();
+    await stranger.goto(`${origin}/`);
+    await eventually('the placeholder link', 5000, async () =>
+      /push\.html\?device_id=cam_1&token=PUSH_TOKEN/.test(await stranger.textContent('#push-url')));
+    assert.equal(await stranger.locator('#push-code').count(), 0);
+
+    // The phone opens what it scanned.
+    const phonePage = await phoneBrowser.newPage({ viewport: { width: 412, height: 860 } });
+    await phonePage.goto(link);
+    assert.equal(await phonePage.inputValue('#device'), 'qr_cam');
+    await phonePage.selectOption('#size', '320x240');
+    await phonePage.uncheck('#idle');
+    await phonePage.click('#toggle');
+    await eventually('qr_cam online through the scanned link', 20000, async () => {
+      const found = await relayOnLan.device('qr_cam');
+      return found && found.online && found.frames_received > 2;
+    });
+    // With a camera, the welcome gives way to the usual page.
+    await eventually('the welcome to end', 8000, async () =>
+      (await dashboard.textContent('#add-title')) === 'Add a phone');
+    assert.equal(await dashboard.isVisible('#welcome'), false);
+    await phonePage.click('#toggle');
+  } finally {
+    await phoneBrowser.close();
+    await context.close();
+    await relayOnLan.stop();
   }
 });

@@ -3,6 +3,8 @@
 # in target/cross/NAME/streampump. Called by `make NAME`; see docs/cross-builds.md.
 #
 #   scripts/build-target.sh x86_64|aarch64|armv7|mipsel|mips
+#   scripts/build-target.sh --check NAME...   only checks that the tools for NAME... are there,
+#                                             and names the one command that brings them
 #
 # BUILDER=cross   cross-rs in a container (needs docker or podman, and `cargo install cross`)
 # BUILDER=native  no containers: rustup's std + rust-lld for x86_64 and aarch64; cargo-zigbuild
@@ -15,26 +17,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-name=${1:-}
 builder=${BUILDER:-auto}
 nightly=${NIGHTLY:?NIGHTLY must name the pinned nightly toolchain (the Makefile sets it)}
 tools_dir=${TOOLS_DIR:-$PWD/.tools}
-out_dir=target/cross/$name
 
 die() {
     echo "error: $*" >&2
     exit 1
 }
 
-case "$name" in
-x86_64) triple=x86_64-unknown-linux-musl std=prebuilt ;;
-aarch64) triple=aarch64-unknown-linux-musl std=prebuilt ;;
-armv7) triple=armv7-unknown-linux-musleabihf std=source ;;
-mipsel) triple=mipsel-unknown-linux-musl std=source ;;
-mips) triple=mips-unknown-linux-musl std=source ;;
-*) die "unknown target '$name'; choose one of: x86_64 aarch64 armv7 mipsel mips" ;;
-esac
-triple_var=$(echo "$triple" | tr 'a-z-' 'A-Z_')
+# Sets `triple` and `std` (prebuilt or source) for a short name.
+target_of() {
+    case "$1" in
+    x86_64) triple=x86_64-unknown-linux-musl std=prebuilt ;;
+    aarch64) triple=aarch64-unknown-linux-musl std=prebuilt ;;
+    armv7) triple=armv7-unknown-linux-musleabihf std=source ;;
+    mipsel) triple=mipsel-unknown-linux-musl std=source ;;
+    mips) triple=mips-unknown-linux-musl std=source ;;
+    *) die "unknown target '$1'; choose one of: x86_64 aarch64 armv7 mipsel mips" ;;
+    esac
+}
 
 if [ "$builder" = auto ]; then
     builder=native
@@ -47,6 +49,73 @@ if [ "$builder" = auto ]; then
         done
     fi
 fi
+
+# What the native build of the current `triple` lacks, one line each with the command that
+# installs just that; empty when everything is there.
+missing_native_tools() {
+    command -v rustup >/dev/null 2>&1 || {
+        echo "rustup (see https://rustup.rs)"
+        return
+    }
+    if [ "$std" = prebuilt ]; then
+        rustup target list --installed 2>/dev/null | grep -qx "$triple" ||
+            echo "Rust's std for $triple: rustup target add $triple"
+    else
+        if ! rustup run "$nightly" rustc --version >/dev/null 2>&1; then
+            echo "the Rust toolchain $nightly: rustup toolchain install $nightly --profile minimal --component rust-src,llvm-tools"
+        else
+            local sysroot
+            sysroot=$(rustup run "$nightly" rustc --print sysroot)
+            [ -d "$sysroot/lib/rustlib/src/rust/library" ] ||
+                echo "rust-src for $nightly: rustup component add rust-src --toolchain $nightly"
+        fi
+        PATH=$tools_dir/venv/bin:$PATH command -v cargo-zigbuild >/dev/null 2>&1 ||
+            echo "cargo-zigbuild in $tools_dir (from PyPI)"
+        PATH=$tools_dir/venv/bin:$PATH python3 -m ziglang version 2>/dev/null | grep -qx '0\.14\.1' ||
+            echo "zig 0.14.1 in $tools_dir (0.15 builds MIPS binaries that crash, 0.17 fails to link)"
+    fi
+    [ -n "$(strip_tool)" ] ||
+        echo "llvm-strip: rustup component add llvm-tools --toolchain $nightly"
+}
+
+# Rust's `strip = true` leaves MIPS's .pdr section (about 95 KB of procedure descriptors no
+# tool on a router reads); llvm-strip removes it and anything else not needed to run.
+strip_tool() {
+    local host candidate
+    host=$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+    for candidate in "$(rustup run "$nightly" rustc --print sysroot 2>/dev/null)" "$(rustc --print sysroot 2>/dev/null)"; do
+        if [ -n "$candidate" ] && [ -x "$candidate/lib/rustlib/$host/bin/llvm-strip" ]; then
+            echo "$candidate/lib/rustlib/$host/bin/llvm-strip"
+            return
+        fi
+    done
+    command -v llvm-strip || true
+}
+
+# `--check NAME...`: everything the builds need, checked before any of them starts, so that a
+# fresh clone learns at once what to run rather than after the first target built.
+if [ "${1:-}" = --check ]; then
+    shift
+    [ "$builder" = cross ] && exit 0
+    problems=""
+    for name in "$@"; do
+        target_of "$name"
+        problems+=$(missing_native_tools)$'\n'
+    done
+    problems=$(printf '%s' "$problems" | sed '/^$/d' | sort -u)
+    if [ -n "$problems" ]; then
+        echo "error: the cross builds need tools this machine does not have yet:" >&2
+        printf '%s\n' "$problems" | sed 's/^/  - /' >&2
+        echo "Run this once, then try again:  make tools" >&2
+        exit 1
+    fi
+    exit 0
+fi
+
+name=${1:-}
+target_of "$name"
+triple_var=$(echo "$triple" | tr 'a-z-' 'A-Z_')
+out_dir=target/cross/$name
 
 # Flags for std built from source, shared by both builders:
 # - optimize_for_size: std's own smaller code paths (about 100 KB less on mipsel);
@@ -76,23 +145,14 @@ cross)
     fi
     ;;
 native)
+    problems=$(missing_native_tools)
+    [ -z "$problems" ] || die "$(printf 'missing for %s:\n%s\nRun: make tools' "$name" "$problems")"
     if [ "$std" = prebuilt ]; then
-        rustup target list --installed 2>/dev/null | grep -qx "$triple" ||
-            die "Rust's std for $triple is missing: rustup target add $triple (or: make tools)"
         # rust-lld ships with rustup's toolchains and links musl without a target C toolchain.
         export "CARGO_TARGET_${triple_var}_LINKER=rust-lld"
         cargo build --release --locked --target "$triple"
     else
-        rustup run "$nightly" rustc --version >/dev/null 2>&1 ||
-            die "the Rust toolchain $nightly is missing: make tools (or: rustup toolchain install $nightly --profile minimal --component rust-src,llvm-tools)"
-        sysroot=$(rustup run "$nightly" rustc --print sysroot)
-        [ -d "$sysroot/lib/rustlib/src/rust/library" ] ||
-            die "rust-src is missing for $nightly: rustup component add rust-src --toolchain $nightly (or: make tools)"
         PATH=$tools_dir/venv/bin:$PATH
-        command -v cargo-zigbuild >/dev/null 2>&1 ||
-            die "cargo-zigbuild is missing: make tools (installs cargo-zigbuild and ziglang 0.14.1 from PyPI into .tools/)"
-        python3 -m ziglang version 2>/dev/null | grep -qx '0\.14\.1' ||
-            die "zig 0.14.1 is missing (0.15 builds MIPS binaries that crash, 0.17 fails to link): make tools"
         flags=$source_rustflags
         # zig brings its own musl start files; rustc's copies are not there for armv7.
         [ "$name" = armv7 ] && flags="$flags -C link-self-contained=no"
@@ -105,20 +165,10 @@ native)
 *) die "BUILDER must be auto, cross or native, not '$builder'" ;;
 esac
 
-# Rust's `strip = true` leaves MIPS's .pdr section (about 95 KB of procedure descriptors no
-# tool on a router reads); llvm-strip removes it and anything else not needed to run.
-host=$(rustc -vV | sed -n 's/^host: //p')
-strip_tool=""
-for candidate in "$(rustup run "$nightly" rustc --print sysroot 2>/dev/null)" "$(rustc --print sysroot)"; do
-    if [ -x "$candidate/lib/rustlib/$host/bin/llvm-strip" ]; then
-        strip_tool=$candidate/lib/rustlib/$host/bin/llvm-strip
-        break
-    fi
-done
-[ -n "$strip_tool" ] || strip_tool=$(command -v llvm-strip || true)
-[ -n "$strip_tool" ] ||
+strip=$(strip_tool)
+[ -n "$strip" ] ||
     die "llvm-strip is missing: rustup component add llvm-tools --toolchain $nightly (or: make tools)"
 
 mkdir -p "$out_dir"
-"$strip_tool" --strip-all -o "$out_dir/streampump" "target/$triple/release/streampump"
+"$strip" --strip-all -o "$out_dir/streampump" "target/$triple/release/streampump"
 echo "$out_dir/streampump: $(wc -c <"$out_dir/streampump") bytes ($triple, $builder build)"

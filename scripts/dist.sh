@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packs each cross-built binary with its service files into
-# target/dist/streampump-VERSION-NAME.tar.gz and writes SHA256SUMS (`make dist`).
+# target/dist/streampump-VERSION-NAME.tar.gz and writes SHA256SUMS (`make dist`, `make dist-NAME`).
 #   scripts/dist.sh VERSION NAME...
 #
 # The tarballs are reproducible: sorted names, fixed owner and modes, and every file dated by
@@ -13,7 +13,8 @@ shift
 epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 dist=target/dist
 stage=$dist/stage
-rm -rf "$dist"
+# Only this run's stage is cleared: `make dist-pi` then `make dist-mipsel` leaves both tarballs.
+rm -rf "$stage"
 mkdir -p "$stage"
 
 for name in "$@"; do
@@ -37,5 +38,6 @@ for name in "$@"; do
         -C "$stage" -cf - "$root" | gzip -n -9 >"$dist/$root.tar.gz"
 done
 rm -rf "$stage"
+# Every tarball in target/dist, this run's and earlier ones'.
 (cd "$dist" && sha256sum -- *.tar.gz >SHA256SUMS)
 cat "$dist/SHA256SUMS"

@@ -10,10 +10,13 @@
 //! `config` holds the validated settings, `state` the few files that outlive a restart, `sys` every system call std has no wrapper for.
 
 pub mod access;
+pub mod announce;
 pub mod config;
+pub mod host_addresses;
 pub mod http;
 pub mod logging;
 pub mod on_event;
+pub mod qr;
 pub mod refusal;
 pub mod relay;
 pub mod server;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use crate::announce;
 use crate::config::Config;
 use crate::http::accept::{self, Settings};
 use crate::http::connection::{Load, Timeouts};
@@ -43,7 +44,7 @@ impl fmt::Display for RunError {
 impl std::error::Error for RunError {}
 
 /// Serves for ever; returns only if the relay cannot start.
-pub fn run(config: Config) -> Result<(), RunError> {
+pub fn run(mut config: Config) -> Result<(), RunError> {
     check_descriptor_limit(config.max_connections.get());
     let listener =
         TcpListener::bind(config.listen).map_err(|error| RunError::Bind(config.listen, error))?;
@@ -57,6 +58,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
         config.max_connections,
         config.max_frame_bytes
     );
+    // From here on the address actually bound: its port when `--listen` asked for port 0.
+    config.listen = local;
+    announce::announce(&config);
     let settings = Settings {
         max_connections: config.max_connections.get(),
         write_timeout: config.write_timeout,

@@ -4,10 +4,11 @@
 //! - TCP keep-alive timers and the send buffer size on accepted sockets (`setsockopt`);
 //! - the file descriptor limit, raised as far as the service manager allows;
 //! - glibc's heap tunables and `malloc_trim` (see [`tune_heap`]);
+//! - the host's interface addresses (`getifaddrs`), for the addresses the relay announces;
 //! - running an `--on-event` command in a process group of its own, and killing that group.
 
 use std::io;
-use std::net::TcpStream;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
@@ -264,6 +265,44 @@ pub fn give_back_heap() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// The addresses of every interface that is up, in the kernel's order, loopback included.
+pub fn interface_addresses() -> io::Result<Vec<IpAddr>> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a pointer to a list it allocated into `list`, a live local.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut addresses = Vec::new();
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: `entry` is a node of the list getifaddrs returned, freed only below.
+        let node = unsafe { &*entry };
+        let up = node.ifa_flags & libc::IFF_UP as libc::c_uint != 0;
+        if up && !node.ifa_addr.is_null() {
+            // SAFETY: a non-null `ifa_addr` points to a socket address whose `sa_family` says
+            // which struct it is; the casts follow that family.
+            let address = unsafe {
+                match i32::from((*node.ifa_addr).sa_family) {
+                    libc::AF_INET => {
+                        let v4 = &*node.ifa_addr.cast::<libc::sockaddr_in>();
+                        Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr))))
+                    }
+                    libc::AF_INET6 => {
+                        let v6 = &*node.ifa_addr.cast::<libc::sockaddr_in6>();
+                        Some(IpAddr::V6(Ipv6Addr::from(v6.sin6_addr.s6_addr)))
+                    }
+                    _ => None,
+                }
+            };
+            addresses.extend(address);
+        }
+        entry = node.ifa_next;
+    }
+    // SAFETY: `list` came from getifaddrs and no reference into it outlives this call.
+    unsafe { libc::freeifaddrs(list) };
+    Ok(addresses)
 }
 
 #[cfg(test)]

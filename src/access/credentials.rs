@@ -81,7 +81,7 @@ impl Presented {
 /// The value of the first `token=` query parameter, percent-decoded. Only a name sent as
 /// these very characters counts, not a percent-encoded one: the log masks the literal
 /// `token=` (see `logging::mask_tokens`), so an encoded name would carry a credential past it.
-fn query_token(url: &str) -> Option<String> {
+pub fn query_token(url: &str) -> Option<String> {
     let query = url.split('#').next()?.split_once('?')?.1;
     let raw = query
         .split('&')

@@ -137,6 +137,19 @@ impl Policy {
         self.push_token.is_some() || !self.device_tokens.is_empty()
     }
 
+    /// Whether `token` alone lets its holder push as `device`: the push token, the device's own
+    /// token, or the admin token. The dashboard puts such a token in the push link it offers.
+    pub fn token_may_push(&self, device: &DeviceId, token: &str) -> bool {
+        let token = token.as_bytes();
+        let global = self.push_token.as_ref().is_some_and(|t| t.matches(token));
+        let own = self
+            .device_tokens
+            .iter()
+            .any(|(id, secret)| id == device && secret.matches(token));
+        let admin = self.admin_token.as_ref().is_some_and(|t| t.matches(token));
+        global | own | admin
+    }
+
     /// Whether viewing needs credentials.
     pub fn view_is_protected(&self) -> bool {
         self.view_login.is_some() || self.view_token.is_some()
@@ -219,6 +232,23 @@ mod tests {
             _ => unreachable!("no encoding written down for {user}:{password}"),
         };
         Presented::from_parts(Some(&format!("Basic {encoded}")), None, None)
+    }
+
+    #[test]
+    fn a_token_may_push_when_it_is_a_push_own_or_admin_token() {
+        let policy = Policy {
+            push_token: Some(secret("push")),
+            device_tokens: vec![(id("cam_1"), secret("own"))],
+            view_token: Some(secret("view")),
+            admin_token: Some(secret("admin")),
+            ..Policy::default()
+        };
+        assert!(policy.token_may_push(&id("cam_1"), "push"));
+        assert!(policy.token_may_push(&id("cam_1"), "own"));
+        assert!(policy.token_may_push(&id("cam_1"), "admin"));
+        assert!(!policy.token_may_push(&id("cam_2"), "own"));
+        assert!(!policy.token_may_push(&id("cam_1"), "view"));
+        assert!(!policy.token_may_push(&id("cam_1"), "pus"));
     }
 
     #[test]

@@ -12,14 +12,16 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::access::credentials::Presented;
+use crate::access::credentials::{self, Presented};
 use crate::access::Need;
 use crate::config::Config;
+use crate::host_addresses;
 use crate::http::body::{Body, Framing};
 use crate::http::connection::Load;
 use crate::http::head::Version;
 use crate::http::input::Wire;
 use crate::http::{Headers, Reply, Request, Response, Service};
+use crate::qr::{self, QrCode};
 use crate::refusal::{Reason, Refusal};
 use crate::relay::device::{Device, HangUp, Peer};
 use crate::relay::device_id::DeviceId;
@@ -34,6 +36,7 @@ use crate::relay::{mjpeg, push_stream};
 use crate::text::decimal;
 use crate::web::metrics::{self, Counters, Gauges};
 use crate::web::pages;
+use crate::web::phone_links::{PhoneLinks, PushToken};
 use crate::web::responses;
 use crate::web::routes::{self, Route};
 use crate::web::status;
@@ -260,6 +263,57 @@ impl App {
     }
 }
 
+/// "Add a phone": the push link for the dashboard, as text (`/api/phone`) and as a QR code
+/// (`/qr.svg`), both built by `phone_links` from the same facts.
+impl App {
+    fn phone_links(&self, request: &Request<'_>, device: &DeviceId) -> PhoneLinks {
+        let presented = credentials::query_token(request.target());
+        let token = self.push_token(device, presented.as_deref());
+        PhoneLinks::for_dashboard(
+            request.header("Host"),
+            &self.config,
+            device,
+            token,
+            host_addresses::lan_addresses,
+        )
+    }
+
+    /// The token the push link carries: the dashboard's own `?token=` when it may push for
+    /// this device (the push token, the device's token, or the admin token), else a
+    /// placeholder. A Basic login is never put in a link.
+    fn push_token<'t>(&self, device: &DeviceId, presented: Option<&'t str>) -> PushToken<'t> {
+        let policy = &self.config.access;
+        if !policy.push_is_protected() {
+            return PushToken::NotNeeded;
+        }
+        match presented {
+            Some(token) if policy.token_may_push(device, token) => PushToken::Carried(token),
+            _ => PushToken::Needed,
+        }
+    }
+
+    /// The push link as an SVG QR code. Only links the relay builds itself are encoded, so
+    /// this is no QR service for whatever text a client sends.
+    fn phone_code(&self, request: &Request<'_>, device: &DeviceId) -> Result<Response, Refusal> {
+        let link = match self.phone_links(request, device) {
+            PhoneLinks::Links { push, .. } => push,
+            PhoneLinks::Unreachable(why) => {
+                return Err(Refusal::new(
+                    Reason::NotFound,
+                    format!("no phone link: {why}"),
+                ))
+            }
+        };
+        let code = QrCode::encode(link.as_bytes()).map_err(|too_long| {
+            Refusal::new(
+                Reason::NotFound,
+                format!("no code for this link ({too_long}); type it instead"),
+            )
+        })?;
+        Ok(responses::svg(qr::svg::render(&code)))
+    }
+}
+
 impl Service for App {
     fn serve(&self, request: &mut Request<'_>) -> Reply {
         let route = routes::route(request.method(), request.target());
@@ -371,6 +425,11 @@ impl Service for App {
                     );
                     return self.refuse(&refusal, &cors);
                 }
+            },
+            Route::PhoneLinks(device) => responses::json(self.phone_links(request, &device).json()),
+            Route::PhoneCode(device) => match self.phone_code(request, &device) {
+                Ok(response) => response,
+                Err(refusal) => return self.refuse(&refusal, &cors),
             },
             Route::Health => Response::text(200, "ok"),
             Route::Index if request.header("Accept").is_some_and(pages::prefers_html) => {

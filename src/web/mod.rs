@@ -7,6 +7,7 @@
 pub mod app;
 pub mod metrics;
 pub mod pages;
+pub mod phone_links;
 pub mod responses;
 pub mod routes;
 pub mod status;

@@ -23,6 +23,15 @@ pub fn json(body: String) -> Response {
     )
 }
 
+/// An SVG picture (the dashboard's QR codes), never cached: its link depends on the relay's
+/// settings and the host it was reached on.
+pub fn svg(body: String) -> Response {
+    no_cache(
+        Response::new(200, Payload::Owned(body.into_bytes()))
+            .with_header("Content-Type", "image/svg+xml"),
+    )
+}
+
 /// Prometheus's text exposition format, never cached.
 pub fn metrics(body: String) -> Response {
     no_cache(

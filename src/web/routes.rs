@@ -39,6 +39,10 @@ pub enum Route {
     PushPage,
     /// `GET /metrics`: counters in Prometheus's text format.
     Metrics,
+    /// `GET /api/phone?device_id=`: the links the dashboard's "Add a phone" shows.
+    PhoneLinks(DeviceId),
+    /// `GET /qr.svg?device_id=`: the push link of `PhoneLinks` as a QR code.
+    PhoneCode(DeviceId),
     /// `DELETE /api/devices/{id}`: disconnect the device's pusher and viewers, forget it.
     Forget(DeviceId),
     /// `GET|HEAD /api/devices/{id}/settings`: the settings made for the phone.
@@ -62,6 +66,8 @@ impl Route {
             | Route::Devices
             | Route::Index
             | Route::Metrics
+            | Route::PhoneLinks(_)
+            | Route::PhoneCode(_)
             | Route::Settings(_) => Need::View,
             Route::Forget(_) | Route::ChangeSettings(_) => Need::Admin,
             // The phone asks, with the credential it pushes with.
@@ -93,6 +99,8 @@ enum Resource<'a> {
     Index,
     PushPage,
     Metrics,
+    PhoneLinks,
+    PhoneCode,
     Device(&'a str),
     DeviceSettings(&'a str),
     DeviceWait(&'a str),
@@ -145,6 +153,8 @@ pub fn route(method: &str, raw_target: &str) -> Result<Route, Refusal> {
         Resource::Index => Route::Index,
         Resource::PushPage => Route::PushPage,
         Resource::Metrics => Route::Metrics,
+        Resource::PhoneLinks => Route::PhoneLinks(device_in_query(&target)?),
+        Resource::PhoneCode => Route::PhoneCode(device_in_query(&target)?),
         Resource::Device(raw_id) => Route::Forget(device_in_api_path(raw_id)?),
         Resource::DeviceSettings(raw_id) if method == "PUT" => {
             Route::ChangeSettings(device_in_api_path(raw_id)?)
@@ -186,6 +196,8 @@ fn resource(target: &RequestTarget) -> Result<Resource<'_>, Refusal> {
         "/healthz" => Ok(Resource::Health),
         "/push.html" => Ok(Resource::PushPage),
         "/metrics" => Ok(Resource::Metrics),
+        "/api/phone" => Ok(Resource::PhoneLinks),
+        "/qr.svg" => Ok(Resource::PhoneCode),
         // mjpg-streamer puts the endpoint in `?action=`.
         "/" => match target.param("action") {
             None => Ok(Resource::Index),
@@ -281,6 +293,22 @@ mod tests {
 
     fn status_of(method: &str, target: &str) -> u16 {
         route(method, target).unwrap_err().status()
+    }
+
+    #[test]
+    fn phone_links_and_their_code_need_a_device() {
+        assert_eq!(
+            route("GET", "/api/phone?device_id=cam_1"),
+            Ok(Route::PhoneLinks(id("cam_1")))
+        );
+        assert_eq!(
+            route("GET", "/qr.svg?device_id=cam_1&token=t"),
+            Ok(Route::PhoneCode(id("cam_1")))
+        );
+        assert_eq!(Route::PhoneCode(id("cam_1")).need(), Need::View);
+        assert_eq!(status_of("GET", "/qr.svg"), 400);
+        assert_eq!(status_of("GET", "/qr.svg?device_id=a%20b"), 400);
+        assert_eq!(status_of("POST", "/api/phone?device_id=cam_1"), 405);
     }
 
     #[test]

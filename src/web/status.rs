@@ -81,7 +81,7 @@ fn push_management_json(json: &mut String, status: &DeviceStatus, settings: Opti
     }
 }
 
-fn push_json_string(json: &mut String, text: &str) {
+pub fn push_json_string(json: &mut String, text: &str) {
     json.push('"');
     for c in text.chars() {
         match c {

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod zbar;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -107,8 +109,11 @@ impl Relay {
             None => (scratch_dir("state"), true),
         };
         let mut command = Command::new(env!("CARGO_BIN_EXE_streampump"));
+        // Loopback and a free port, unless the test listens elsewhere.
+        if !extra_args.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
         command
-            .args(["--listen", "127.0.0.1:0"])
             .args(extra_args)
             .env("RUST_LOG", filter)
             .stdout(Stdio::null())

@@ -1,0 +1,96 @@
+//! The addresses of this host that other machines on the LAN can reach: what the relay puts
+//! in the links it announces at start and shows on the dashboard (and what a certificate for
+//! the host has to name).
+//!
+//! Loopback addresses reach only this machine, and IPv6 link-local ones (`fe80::/10`) need a
+//! zone (`%wlan0`) that no browser accepts in a URL, so both are left out. The order puts
+//! what a phone most likely reaches first: private IPv4 (a home LAN), other IPv4, then IPv6.
+
+use std::net::IpAddr;
+
+use crate::sys;
+
+/// The host's LAN addresses, most likely reachable first, each once. Empty when the
+/// interfaces cannot be read (said at debug level: the relay works without them).
+pub fn lan_addresses() -> Vec<IpAddr> {
+    match sys::interface_addresses() {
+        Ok(addresses) => lan_only(addresses),
+        Err(error) => {
+            log::debug!("cannot read the interface addresses: {error}");
+            Vec::new()
+        }
+    }
+}
+
+/// Keeps the addresses another machine could reach, ordered and without repeats.
+pub fn lan_only(addresses: impl IntoIterator<Item = IpAddr>) -> Vec<IpAddr> {
+    let reachable: Vec<IpAddr> = addresses
+        .into_iter()
+        .filter(|address| !address.is_loopback() && !address.is_unspecified())
+        .filter(|address| !is_link_local_v6(address))
+        .collect();
+    // One pass per kind keeps the kernel's order within each (and costs the MIPS build less
+    // than a sort).
+    let kinds: [fn(&IpAddr) -> bool; 3] = [
+        |a| matches!(a, IpAddr::V4(v4) if v4.is_private()),
+        |a| matches!(a, IpAddr::V4(v4) if !v4.is_private()),
+        IpAddr::is_ipv6,
+    ];
+    let mut lan: Vec<IpAddr> = Vec::with_capacity(reachable.len());
+    for kind in kinds {
+        for address in reachable.iter().filter(|a| kind(a)) {
+            if !lan.contains(address) {
+                lan.push(*address);
+            }
+        }
+    }
+    lan
+}
+
+fn is_link_local_v6(address: &IpAddr) -> bool {
+    matches!(address, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn only_addresses_a_phone_can_reach_most_likely_first() {
+        let found = lan_only(
+            [
+                "127.0.0.1",
+                "::1",
+                "fe80::1",
+                "2001:db8::5",
+                "203.0.113.7",
+                "192.168.1.2",
+                "0.0.0.0",
+                "fd00::2",
+                "10.0.0.3",
+                "192.168.1.2",
+            ]
+            .map(ip),
+        );
+        let expected = [
+            "192.168.1.2",
+            "10.0.0.3",
+            "203.0.113.7",
+            "2001:db8::5",
+            "fd00::2",
+        ];
+        assert_eq!(found, expected.map(ip));
+    }
+
+    #[test]
+    fn this_hosts_addresses_are_read() {
+        // Every host has loopback; it is read, and then left out.
+        let all = sys::interface_addresses().unwrap();
+        assert!(all.iter().any(IpAddr::is_loopback), "{all:?}");
+        assert!(lan_addresses().iter().all(|a| !a.is_loopback()));
+    }
+}
