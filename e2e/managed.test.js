@@ -347,6 +347,19 @@ test('with nobody watching the page idles, and a viewer gets a fresh frame at on
   assert.ok(median(times) < 2000, `median ${median(times)} ms of ${JSON.stringify(times)}`);
 });
 
+test('a change made on the phone itself works and is shown', async () => {
+  await phone.selectOption('#rotation', '180');
+  await phone.fill('#overlay-label', 'set on the phone');
+  await phone.dispatchEvent('#overlay-label', 'change');
+  const device = await eventually('the phone\'s own settings in /api/devices', 15000, async () => {
+    const found = await relay.device();
+    return found.effective.rotation === 180 && found.effective.overlay.label === 'set on the phone' && found;
+  });
+  // The relay's settings stay as they were made; the card shows both.
+  assert.equal(device.settings.rotation, 0);
+  assert.equal(device.settings.overlay.label, '');
+});
+
 test('dim mode blacks the screen while frames go on, and a tap wakes it', async () => {
   await relay.put({ idle_when_unwatched: false });
   await phone.click('#dim');
