@@ -26,10 +26,10 @@ RUNNER_aarch64 := qemu-aarch64
 RUNNER_armv7 := qemu-arm
 RUNNER_mipsel := qemu-mipsel
 RUNNER_mips := qemu-mips
-# Stripped size budget for the MIPS binaries (the plain build), in bytes. It was 408,000
-# until the memory budget and the JPEG walk (mipsel +16.8 KB) and the QR codes with the
-# start-up URLs (+26.6 KB) came; the figures are in docs/figures.md.
-MIPS_BUDGET := 452000
+# Stripped size budget for the MIPS binaries (the plain build), in bytes. It was 408,000 before
+# the memory budget and the JPEG walk, the QR codes with the start-up URLs, and managed phones
+# (settings, health, events); what each costs is in docs/figures.md.
+MIPS_BUDGET := 530000
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 PREFIX ?= /usr/local

@@ -152,6 +152,9 @@ test('the push page streams the camera at 640x480', async () => {
   assert.equal(await phone.inputValue('#device'), DEVICE);
   await phone.selectOption('#size', '640x480');
   await phone.selectOption('#fps-target', '10');
+  // Full rate although nobody watches: these tests measure the pipeline, not idling
+  // (e2e/managed.test.js does).
+  await phone.uncheck('#idle');
   await phone.click('#toggle');
 
   const device = await eventually(`${DEVICE} online at ${MIN_INPUT_FPS}+ fps`, 20000, async () => {
@@ -249,6 +252,7 @@ test('the dashboard shows the device with a live 640-wide preview', async () => 
     // One line on the memory budget: the phone's frame is in it.
     assert.match(await page.textContent('#memory'), /memory \d+\.\d of \d+\.\d MB: frames 0\.[0-9], uploads/);
     await card.locator('summary').click();
+    await card.locator('summary', { hasText: 'Use this camera' }).click();
     assert.match(await card.textContent(), /go2rtc\.yaml/);
     assert.match(await card.textContent(), /streams:\s+e2e_cam:\s+- http:\/\/127\.0\.0\.1:\d+\/live\.mjpeg\?device_id=e2e_cam/);
     await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: name === 'dashboard' });
@@ -348,6 +352,7 @@ test('with tokens, one link per phone and per dashboard carries them everywhere'
     const phonePage = await context.newPage();
     await phonePage.goto(`${guarded.base}/push.html?device_id=tok_cam&token=e2e-push-token`);
     await phonePage.selectOption('#size', '320x240');
+    await phonePage.uncheck('#idle');
     await phonePage.click('#toggle');
     await eventually('tok_cam online through the token', 20000, async () => {
       const found = await guarded.device('tok_cam');
@@ -363,7 +368,7 @@ test('with tokens, one link per phone and per dashboard carries them everywhere'
     await eventually('the preview to show a frame', 10000, async () =>
       (await card.locator('img').evaluate((img) => img.naturalWidth)) === 320);
     assert.match(await card.locator('img').getAttribute('src'), /token=e2e-view-token/);
-    await card.locator('summary').click();
+    await card.locator('summary', { hasText: 'Use this camera' }).click();
     const snippets = await card.textContent();
     assert.match(snippets, /live\.mjpeg\?device_id=tok_cam&token=e2e-view-token/);
     assert.match(snippets, /Still image URL: http:\/\/127\.0\.0\.1:\d+\/snapshot\.jpg\?device_id=tok_cam&token=e2e-view-token/);
@@ -438,6 +443,7 @@ test('a first-run dashboard welcomes, its QR code decodes to the push link, and 
     await phonePage.goto(link);
     assert.equal(await phonePage.inputValue('#device'), 'qr_cam');
     await phonePage.selectOption('#size', '320x240');
+    await phonePage.uncheck('#idle');
     await phonePage.click('#toggle');
     await eventually('qr_cam online through the scanned link', 20000, async () => {
       const found = await relayOnLan.device('qr_cam');

@@ -33,6 +33,8 @@ pub mod defaults {
     pub const WRITE_TIMEOUT: &str = "10s";
     pub const REQUEST_TIMEOUT: &str = "10s";
     pub const PUSH_TIMEOUT: &str = "60s";
+    pub const BATTERY_LOW: u8 = 20;
+    pub const EVENT_TIMEOUT: &str = "10s";
 }
 
 /// The memory budget must hold at least this many of the largest frames: one kept and one
@@ -150,6 +152,22 @@ pub struct Args {
     #[argh(option)]
     pub state_dir: Option<String>,
 
+    /// command run through /bin/sh when a device comes online, goes offline, its battery runs
+    /// low or it stops charging; STREAMPUMP_EVENT, STREAMPUMP_DEVICE, STREAMPUMP_BATTERY and
+    /// STREAMPUMP_CHARGING say what happened [STREAMPUMP_ON_EVENT]
+    #[argh(option)]
+    pub on_event: Option<String>,
+
+    /// battery percentage below which a phone's battery counts as low (event battery_low)
+    /// [STREAMPUMP_BATTERY_LOW] (default 20)
+    #[argh(option)]
+    pub battery_low: Option<String>,
+
+    /// an event command (see on-event) still running after this long is killed
+    /// [STREAMPUMP_EVENT_TIMEOUT] (default 10s)
+    #[argh(option)]
+    pub event_timeout: Option<String>,
+
     /// check the settings, print them and exit (status 2 with the reason if one is invalid)
     #[argh(switch)]
     pub check: bool,
@@ -179,6 +197,9 @@ pub struct Config {
     pub access: Policy,
     pub allowed_origins: AllowedOrigins,
     pub state_dir: StateDir,
+    pub on_event: Option<String>,
+    pub battery_low: u8,
+    pub event_timeout: Duration,
 }
 
 /// The settings as flags, one per line: what `--check` prints, and a command line that gives
@@ -222,6 +243,11 @@ impl fmt::Display for Config {
             writeln!(f, "--allow-origin {}", self.allowed_origins.as_flag_value())?;
         }
         writeln!(f, "--state-dir {}", self.state_dir)?;
+        if let Some(command) = &self.on_event {
+            writeln!(f, "--on-event {}", Quoted(command))?;
+        }
+        writeln!(f, "--battery-low {}", self.battery_low)?;
+        writeln!(f, "--event-timeout {}", Seconds(self.event_timeout))?;
         Ok(())
     }
 }
@@ -366,6 +392,23 @@ impl Config {
                 let origins = setting("allow-origin", &args.allow_origin, "");
                 AllowedOrigins::parse(&origins.raw).map_err(|reason| origins.error(reason))?
             },
+            on_event: args
+                .on_event
+                .clone()
+                .or_else(|| env(&env_name("on-event")))
+                .filter(|command| !command.trim().is_empty()),
+            battery_low: setting(
+                "battery-low",
+                &args.battery_low,
+                &defaults::BATTERY_LOW.to_string(),
+            )
+            .count(0, 100)? as u8,
+            event_timeout: setting(
+                "event-timeout",
+                &args.event_timeout,
+                defaults::EVENT_TIMEOUT,
+            )
+            .duration(Duration::from_millis(100), Duration::from_secs(3600))?,
             state_dir: match args
                 .state_dir
                 .clone()

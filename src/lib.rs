@@ -17,6 +17,7 @@ pub mod host_addresses;
 pub mod http;
 pub mod logging;
 pub mod machine;
+pub mod on_event;
 pub mod qr;
 pub mod refusal;
 pub mod relay;

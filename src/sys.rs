@@ -4,7 +4,8 @@
 //! - TCP keep-alive timers and the send buffer size on accepted sockets (`setsockopt`);
 //! - the file descriptor limit, raised as far as the service manager allows;
 //! - glibc's heap tunables and `malloc_trim` (see [`tune_heap`]);
-//! - the host's interface addresses (`getifaddrs`), for the addresses the relay announces.
+//! - the host's interface addresses (`getifaddrs`), for the addresses the relay announces;
+//! - running an `--on-event` command in a process group of its own, and killing that group.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpStream};
@@ -90,6 +91,126 @@ fn set_int(
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// A shell command started by [`spawn_shell`], leading a process group of its own.
+#[derive(Debug)]
+pub struct ShellChild {
+    pid: libc::pid_t,
+}
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Runs `/bin/sh -c command` with `extra` added to the relay's environment, as the leader of
+/// a new process group, so that [`ShellChild::kill_group`] also ends what it started.
+///
+/// Why not `std::process::Command`: on mipsel it added over 20 KB (its environment map,
+/// `posix_spawn` and pidfd paths, pipes for stdio) for the one command of `--on-event`. Here
+/// everything the child needs is made before `fork`; after it, the child only calls
+/// async-signal-safe functions (`setpgid`, `signal`, `execve`, `_exit`), as a multi-threaded
+/// parent requires. The relay's own sockets and files are opened close-on-exec by std, so the
+/// command inherits none of them.
+pub fn spawn_shell(command: &str, extra: &[(&str, String)]) -> io::Result<ShellChild> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let invalid = || io::Error::from(io::ErrorKind::InvalidInput);
+    let text = |bytes: &[u8]| CString::new(bytes).map_err(|_| invalid());
+    let arguments = [text(b"sh")?, text(b"-c")?, text(command.as_bytes())?];
+    let mut environment = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        if !extra
+            .iter()
+            .any(|(key, _)| name.as_bytes() == key.as_bytes())
+        {
+            let mut pair = name.as_bytes().to_vec();
+            pair.push(b'=');
+            pair.extend_from_slice(value.as_bytes());
+            environment.push(text(&pair)?);
+        }
+    }
+    for (name, value) in extra {
+        environment.push(text(format!("{name}={value}").as_bytes())?);
+    }
+    let shell = text(b"/bin/sh")?;
+    let mut argv: Vec<*const libc::c_char> = arguments.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = environment.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    // SAFETY: fork has no preconditions. In the child only async-signal-safe functions run,
+    // on pointers into the vectors above, which stay alive in both processes until execve.
+    // SIGPIPE goes back to its default: the relay ignores it, and an ignored signal would
+    // stay ignored across execve (std's Command resets it the same way).
+    unsafe {
+        match libc::fork() {
+            -1 => Err(io::Error::last_os_error()),
+            0 => {
+                libc::setpgid(0, 0);
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::execve(shell.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                libc::_exit(127)
+            }
+            pid => {
+                // Also from the parent: the group must exist before a kill could be sent to
+                // it, whichever process runs first (EACCES once the child has exec'd is fine).
+                libc::setpgid(pid, pid);
+                Ok(ShellChild { pid })
+            }
+        }
+    }
+}
+
+impl ShellChild {
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// How the child ended, or `None` while it runs.
+    pub fn try_wait(&self) -> io::Result<Option<Exit>> {
+        self.wait_with(libc::WNOHANG)
+    }
+
+    /// Waits for the child to end, and reaps it.
+    pub fn wait(&self) -> io::Result<Exit> {
+        loop {
+            if let Some(exit) = self.wait_with(0)? {
+                return Ok(exit);
+            }
+        }
+    }
+
+    fn wait_with(&self, flags: libc::c_int) -> io::Result<Option<Exit>> {
+        let mut status: libc::c_int = 0;
+        // SAFETY: waitpid writes only the local status; the pid is our own child's.
+        match unsafe { libc::waitpid(self.pid, &mut status, flags) } {
+            0 => Ok(None),
+            -1 => {
+                let error = io::Error::last_os_error();
+                if error.kind() == io::ErrorKind::Interrupted {
+                    Ok(None)
+                } else {
+                    Err(error)
+                }
+            }
+            _ if libc::WIFEXITED(status) => Ok(Some(Exit::Code(libc::WEXITSTATUS(status)))),
+            _ => Ok(Some(Exit::Signal(libc::WTERMSIG(status)))),
+        }
+    }
+
+    /// Sends SIGKILL to the child's whole process group: `sh -c` and anything it started,
+    /// such as a `curl` that hangs, end together.
+    pub fn kill_group(&self) -> io::Result<()> {
+        // SAFETY: kill takes plain integers; a negative pid names the child's process group.
+        if unsafe { libc::kill(-self.pid, libc::SIGKILL) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 }
 
@@ -238,6 +359,20 @@ mod tests {
             get_int(&accepted, libc::SOL_SOCKET, libc::SO_SNDBUF),
             2 * (64 * 1024).min(cap) as libc::c_int
         );
+    }
+
+    #[test]
+    fn a_shell_command_gets_its_environment_and_its_exit_is_seen() {
+        let child = spawn_shell(
+            "test \"$SP_TEST\" = 'a b' && test -n \"$PATH\" && exit 3",
+            &[("SP_TEST", "a b".to_string())],
+        )
+        .unwrap();
+        assert_eq!(child.wait().unwrap(), Exit::Code(3));
+        let sleeper = spawn_shell("sleep 30", &[]).unwrap();
+        assert_eq!(sleeper.try_wait().unwrap(), None);
+        sleeper.kill_group().unwrap();
+        assert_eq!(sleeper.wait().unwrap(), Exit::Signal(libc::SIGKILL));
     }
 
     #[test]

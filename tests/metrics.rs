@@ -197,3 +197,38 @@ fn metrics_parse_and_follow_what_happens() {
         },
     );
 }
+
+#[test]
+fn battery_and_charging_gauges_follow_the_phones_health_reports() {
+    let relay = Relay::start(&[]);
+    let push = |device: &str, health: &str| {
+        let body = jpeg(64, 48, 1, 500);
+        let mut request = format!(
+            "POST /pump_push/{device} HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\n\
+             X-Streampump-Health: {health}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(&body);
+        assert_eq!(relay.raw(&request).status, 200);
+    };
+    push("hall", "battery=14;charging=0;visible=1");
+    push("yard", "battery=100;charging=1");
+    // A browser without navigator.getBattery reports neither.
+    push("old", "visible=1");
+    let samples = scrape(&relay);
+    let gauge = |name: &str, device: &str| value(&samples, name, &[("device", device)]);
+    assert_eq!(gauge("streampump_device_battery_ratio", "hall"), 0.14);
+    assert_eq!(gauge("streampump_device_charging", "hall"), 0.0);
+    assert_eq!(gauge("streampump_device_battery_ratio", "yard"), 1.0);
+    assert_eq!(gauge("streampump_device_charging", "yard"), 1.0);
+    let types: Vec<&Value> = samples
+        .iter()
+        .filter(|s| s["family"] == "streampump_device_battery_ratio")
+        .map(|s| &s["type"])
+        .collect();
+    assert_eq!(types, [&Value::from("gauge"), &Value::from("gauge")]);
+    assert!(!samples.iter().any(|s| s["labels"]["device"] == "old"
+        && (s["name"] == "streampump_device_battery_ratio"
+            || s["name"] == "streampump_device_charging")));
+}

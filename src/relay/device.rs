@@ -14,9 +14,12 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::relay::device_id::DeviceId;
+use crate::relay::events::Kind;
+use crate::relay::health::Health;
 use crate::relay::jpeg::Dimensions;
 use crate::relay::mjpeg::Part;
 use crate::relay::rate_meter::RateMeter;
+use crate::relay::settings::Settings;
 use crate::text::decimal::Hundredths;
 
 /// Ends a viewer's or pusher's connection from outside its thread, for
@@ -70,6 +73,9 @@ pub struct Device {
     offline_after: Duration,
     state: Mutex<State>,
     new_frame: Condvar,
+    /// Wakes the phone's long-poll (`Device::wait_for_viewers`) when the viewer count
+    /// changes; apart from `new_frame` so that viewers are not woken for it.
+    viewers_changed: Condvar,
 }
 
 /// Everything guarded by the device lock. 64-bit counters live here rather than in atomics:
@@ -103,6 +109,14 @@ struct State {
     announced_online: bool,
     /// Set when the registry forgets this device; a push that raced with that must retry.
     evicted: bool,
+    /// The latest health report, when it came, and the settings the phone says it runs with.
+    health: Option<(Health, Instant)>,
+    effective: Option<Settings>,
+    /// Whether `battery_low` was announced and the battery has not recovered since.
+    battery_low_announced: bool,
+    /// Counts the phone's long-polls; a new one makes the older give way, so there is at
+    /// most one per device.
+    waiter: u32,
 }
 
 /// How frames reach a device: one JPEG per request, or many in one long request.
@@ -173,6 +187,10 @@ pub struct DeviceStatus {
     /// How the latest frame came, and from where (`None` before the first frame).
     pub push_mode: Option<PushMode>,
     pub pusher: Option<SocketAddr>,
+    /// The phone's latest health report and its age.
+    pub health: Option<(Health, Duration)>,
+    /// The settings the phone reported running with.
+    pub effective: Option<Settings>,
 }
 
 impl Device {
@@ -197,8 +215,13 @@ impl Device {
                 stream_peers: Vec::new(),
                 announced_online: false,
                 evicted: false,
+                health: None,
+                effective: None,
+                battery_low_announced: false,
+                waiter: 0,
             }),
             new_frame: Condvar::new(),
+            viewers_changed: Condvar::new(),
         }
     }
 
@@ -329,6 +352,7 @@ impl Device {
         state.viewer_peers.push(peer);
         let viewers = state.viewers;
         drop(state);
+        self.viewers_changed.notify_all();
         let viewer = Viewer {
             device: Arc::clone(self),
             peer: addr,
@@ -356,6 +380,74 @@ impl Device {
             bad_frames: state.bad_frames,
             push_mode: latest.map(|_| state.push_mode),
             pusher: state.pusher,
+            health: state
+                .health
+                .clone()
+                .map(|(health, at)| (health, now.saturating_duration_since(at))),
+            effective: state.effective.clone(),
+        }
+    }
+
+    /// Viewers watching now.
+    pub fn viewers(&self) -> usize {
+        self.state.lock().viewers
+    }
+
+    /// Keeps a health report and the settings the phone runs with, and says which alerts it
+    /// raises: the battery fell below `battery_low` percent (once, until it is back at or
+    /// above it), or the phone stopped charging.
+    pub fn report(
+        &self,
+        health: Option<Health>,
+        effective: Option<Settings>,
+        battery_low: u8,
+        now: Instant,
+    ) -> Vec<Kind> {
+        let mut state = self.state.lock();
+        let mut alerts = Vec::new();
+        if let Some(effective) = effective {
+            state.effective = Some(effective);
+        }
+        let Some(health) = health else {
+            return alerts;
+        };
+        if let Some(battery) = health.battery {
+            if battery < battery_low && !state.battery_low_announced {
+                state.battery_low_announced = true;
+                alerts.push(Kind::BatteryLow);
+            } else if battery >= battery_low {
+                state.battery_low_announced = false;
+            }
+        }
+        let was_charging = state.health.as_ref().and_then(|(h, _)| h.charging);
+        if was_charging == Some(true) && health.charging == Some(false) {
+            alerts.push(Kind::NotCharging);
+        }
+        state.health = Some((health, now));
+        alerts
+    }
+
+    /// Waits until whether the device is watched differs from `watched`, `timeout` passes,
+    /// a newer long-poll of the device starts, or the device is forgotten; returns the viewer
+    /// count then. The phone holds one of these open so that it learns of a viewer at once.
+    pub fn wait_for_viewers(&self, watched: bool, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state.lock();
+        state.waiter = state.waiter.wrapping_add(1);
+        let mine = state.waiter;
+        // The older long-poll, if any, answers now: a reloaded page must not wait for it.
+        self.viewers_changed.notify_all();
+        loop {
+            if state.evicted || (state.viewers > 0) != watched || state.waiter != mine {
+                return state.viewers;
+            }
+            if self
+                .viewers_changed
+                .wait_until(&mut state, deadline)
+                .timed_out()
+            {
+                return state.viewers;
+            }
         }
     }
 
@@ -400,6 +492,7 @@ impl Device {
             .collect();
         drop(state);
         self.new_frame.notify_all();
+        self.viewers_changed.notify_all();
         lines
     }
 
@@ -565,6 +658,7 @@ impl Drop for Viewer {
         }
         let remaining = state.viewers;
         drop(state);
+        self.device.viewers_changed.notify_all();
         let peer = self
             .peer
             .map_or_else(|| "a viewer".to_string(), |peer| peer.to_string());

@@ -15,6 +15,8 @@
 pub mod assets;
 pub mod device;
 pub mod device_id;
+pub mod events;
+pub mod health;
 pub mod jpeg;
 pub mod memory;
 pub mod mjpeg;
@@ -22,5 +24,7 @@ pub mod push;
 pub mod push_stream;
 pub mod rate_meter;
 pub mod registry;
+pub mod settings;
+pub mod settings_store;
 pub mod splitter;
 pub mod stream;

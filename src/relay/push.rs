@@ -17,9 +17,10 @@
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::refusal::{Reason, Refusal};
-use crate::relay::device::PushMode;
+use crate::relay::device::{Device, PushMode};
 use crate::relay::device_id::DeviceId;
 use crate::relay::jpeg;
 use crate::relay::memory::Charge;
@@ -40,14 +41,14 @@ pub struct Limits {
     pub max_frame_bytes: usize,
 }
 
-/// Receives one JPEG and publishes it.
+/// Receives one JPEG and publishes it; returns the device it went to.
 pub fn receive(
     body: &mut dyn Upload,
     registry: &Registry,
     device: &DeviceId,
     limits: &Limits,
     pusher: Option<SocketAddr>,
-) -> Result<(), Refusal> {
+) -> Result<Arc<Device>, Refusal> {
     let declared = body.declared_length();
     let too_large = |size: String| {
         Refusal::new(
@@ -89,11 +90,11 @@ pub fn receive(
         Refusal::new(Reason::NotJpeg, problem.to_string())
     })?;
     let length = jpeg.len();
-    let (seq, _) = registry
+    let (seq, published_to) = registry
         .publish(device, part, Some(dimensions), (pusher, PushMode::Single))
         .inspect_err(|refusal| log::warn!("{device}: push refused: {}", refusal.message))?;
     log::trace!("{device}: frame {seq}, {length} bytes");
-    Ok(())
+    Ok(published_to)
 }
 
 /// Reads the body into a part. `charge` pays for the part of a declared body, or for the
@@ -208,7 +209,11 @@ pub mod tests {
 
     pub const TINY_JPEG: &[u8] = include_bytes!("../../assets/no_signal.jpg");
 
-    fn push(bytes: &[u8], declared: Option<u64>, max: usize) -> (Result<(), Refusal>, Registry) {
+    fn push(
+        bytes: &[u8],
+        declared: Option<u64>,
+        max: usize,
+    ) -> (Result<Arc<Device>, Refusal>, Registry) {
         let registry = Registry::new(&Config::default());
         let limits = Limits {
             max_frame_bytes: max,
@@ -228,7 +233,7 @@ pub mod tests {
     fn a_jpeg_is_published_whatever_its_framing() {
         for declared in [Some(TINY_JPEG.len() as u64), None] {
             let (result, registry) = push(TINY_JPEG, declared, 1 << 20);
-            assert_eq!(result, Ok(()));
+            assert!(result.is_ok());
             let id = DeviceId::parse("cam").unwrap();
             assert_eq!(registry.latest(&id).unwrap().part.jpeg(), TINY_JPEG);
         }
@@ -256,7 +261,7 @@ pub mod tests {
     #[test]
     fn a_push_is_charged_until_its_frame_is_replaced_and_no_one_holds_it() {
         let (result, registry) = push(TINY_JPEG, Some(TINY_JPEG.len() as u64), 1 << 20);
-        assert_eq!(result, Ok(()));
+        assert!(result.is_ok());
         let usage = registry.memory().snapshot().usage;
         assert_eq!(usage.frames, Part::size_for(TINY_JPEG.len()));
         assert_eq!((usage.uploads, usage.in_flight), (0, 0));

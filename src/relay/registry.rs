@@ -28,9 +28,12 @@ use crate::relay::device::{
     Device, DeviceStatus, Frame, HangUp, Peer, PushMode, Viewer, ViewersFull,
 };
 use crate::relay::device_id::DeviceId;
+use crate::relay::events::{Event, Kind, Listener};
+use crate::relay::health::Health;
 use crate::relay::jpeg::Dimensions;
 use crate::relay::memory::{Charge, Full, MemoryBudget, Stage};
 use crate::relay::mjpeg::Part;
+use crate::relay::settings::Settings;
 use crate::text::decimal::Seconds;
 
 fn too_many_devices(limit: usize) -> Refusal {
@@ -87,6 +90,8 @@ pub struct Registry {
     max_viewers: usize,
     offline_after: Duration,
     evict_after: Duration,
+    battery_low: u8,
+    listener: Option<Arc<dyn Listener>>,
 }
 
 impl Registry {
@@ -98,6 +103,8 @@ impl Registry {
             max_viewers: config.max_viewers.get(),
             offline_after: config.offline_after,
             evict_after: config.evict_after,
+            battery_low: config.battery_low,
+            listener: None,
         }
     }
 
@@ -189,6 +196,51 @@ impl Registry {
         }
     }
 
+    /// Tells `listener` of every device event from now on.
+    pub fn with_listener(mut self, listener: Arc<dyn Listener>) -> Registry {
+        self.listener = Some(listener);
+        self
+    }
+
+    fn announce(&self, device: &Device, kind: Kind) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        let health = device.status(Instant::now()).health;
+        let battery = health.as_ref().and_then(|(h, _)| h.battery);
+        let charging = health.as_ref().and_then(|(h, _)| h.charging);
+        listener.hear(Event {
+            kind,
+            device: device.id().clone(),
+            battery,
+            charging,
+        });
+    }
+
+    /// Keeps a phone's health report and the settings it runs with; logs and announces the
+    /// alerts it raises (battery low, stopped charging).
+    pub fn report(&self, device: &Device, health: Option<Health>, effective: Option<Settings>) {
+        let alerts = device.report(health, effective, self.battery_low, Instant::now());
+        for kind in alerts {
+            let status = device.status(Instant::now());
+            let battery = status.health.as_ref().and_then(|(h, _)| h.battery);
+            let id = device.id();
+            match (kind, battery) {
+                (Kind::BatteryLow, Some(battery)) => log::info!(
+                    "{id}: battery low ({battery} %, below --battery-low {} %)",
+                    self.battery_low
+                ),
+                _ => log::info!("{id}: {}", kind.as_str().replace('_', " ")),
+            }
+            self.announce(device, kind);
+        }
+    }
+
+    /// The device, if the relay keeps it.
+    pub fn device(&self, id: &DeviceId) -> Option<Arc<Device>> {
+        self.devices.lock().get(id).cloned()
+    }
+
     /// Publishes a frame, creating the device on its first push; returns the device too.
     pub fn publish(
         &self,
@@ -205,6 +257,7 @@ impl Registry {
                     let pusher = from.0;
                     let from = pusher.map_or_else(String::new, |addr| format!(" from {addr}"));
                     log::info!("{id}: online{from}");
+                    self.announce(&device, Kind::Online);
                 }
                 return Ok((published.seq, device));
             }
@@ -280,6 +333,7 @@ impl Registry {
                     "{id}: offline (no frame for {})",
                     Seconds(self.offline_after)
                 );
+                self.announce(device, Kind::Offline);
             }
             if outcome.evicted {
                 log::debug!("{id}: forgotten");

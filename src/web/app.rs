@@ -23,10 +23,13 @@ use crate::http::input::Wire;
 use crate::http::{Headers, Reply, Request, Response, Service};
 use crate::qr::{self, QrCode};
 use crate::refusal::{Reason, Refusal};
-use crate::relay::device::{HangUp, Peer};
+use crate::relay::device::{Device, HangUp, Peer};
 use crate::relay::device_id::DeviceId;
+use crate::relay::health::Health;
 use crate::relay::push::{self, Limits, Upload};
 use crate::relay::registry::Registry;
+use crate::relay::settings::{self, Settings};
+use crate::relay::settings_store::{Rejected, SettingsStore};
 use crate::relay::stream::{self, ViewerOptions};
 use crate::relay::{mjpeg, push_stream};
 use crate::text::decimal;
@@ -39,11 +42,30 @@ use crate::web::status;
 
 /// The connection limit is logged at most this often while clients keep hitting it.
 const LIMIT_LOG_PERIOD: Duration = Duration::from_secs(10);
+/// How long the phone's long-poll is held at most: under the 30 s after which some mobile
+/// networks and proxies drop a quiet connection, and well under `--push-timeout`'s default.
+const LONG_POLL: Duration = Duration::from_secs(25);
+
+/// Headers of a push and its answer that carry settings and health between relay and page
+/// (see `relay::settings_store` and `relay::health`).
+mod header {
+    /// Request: the settings version the page has applied. Answer: the device's version.
+    pub const SETTINGS_VERSION: &str = "X-Streampump-Settings-Version";
+    /// Answer: the settings as JSON, when the page's version is not the device's.
+    pub const SETTINGS: &str = "X-Streampump-Settings";
+    /// Answer: viewers watching now, so the page knows whether to idle.
+    pub const VIEWERS: &str = "X-Streampump-Viewers";
+    /// Request: the page's health report.
+    pub const HEALTH: &str = "X-Streampump-Health";
+    /// Request: the settings the page runs with, as JSON (changed on the phone, or applied).
+    pub const EFFECTIVE: &str = "X-Streampump-Effective";
+}
 
 /// Everything the endpoints share.
 pub struct App {
     pub config: Config,
     pub registry: Registry,
+    pub settings: SettingsStore,
     pub counters: Counters,
     pub load: Arc<Load>,
     /// When the connection limit was last logged: once every [`LIMIT_LOG_PERIOD`] is enough.
@@ -52,8 +74,20 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config, load: Arc<Load>) -> App {
+        let mut registry = Registry::new(&config);
+        if let Some(command) = &config.on_event {
+            match crate::on_event::start(command.clone(), config.event_timeout) {
+                Ok(runner) => registry = registry.with_listener(runner),
+                Err(error) => log::error!("cannot start the --on-event thread: {error}"),
+            }
+        }
         App {
-            registry: Registry::new(&config),
+            registry,
+            settings: SettingsStore::open(
+                Some(config.state_dir.clone()),
+                config.max_devices.get(),
+                config.offline_after,
+            ),
             counters: Counters::default(),
             load,
             limit_logged: Mutex::new(None),
@@ -103,7 +137,12 @@ impl App {
         })
     }
 
-    fn push(&self, request: &mut Request<'_>, device: &DeviceId) -> Result<(), Refusal> {
+    /// Receives a push; for a single frame, returns the device it went to.
+    fn push(
+        &self,
+        request: &mut Request<'_>,
+        device: &DeviceId,
+    ) -> Result<Option<Arc<Device>>, Refusal> {
         let limits = Limits {
             max_frame_bytes: self.config.max_frame_bytes,
         };
@@ -116,9 +155,77 @@ impl App {
             timeout: self.config.push_timeout,
         };
         if is_stream {
-            push_stream::receive(&mut upload, &self.registry, device, &limits, peer)
+            push_stream::receive(&mut upload, &self.registry, device, &limits, peer).map(|()| None)
         } else {
-            push::receive(&mut upload, &self.registry, device, &limits, Some(addr))
+            push::receive(&mut upload, &self.registry, device, &limits, Some(addr)).map(Some)
+        }
+    }
+
+    /// The answer to a single push: `OK`, and what the page needs to know: whether anyone
+    /// watches, and its settings if it has not applied their latest version. Also keeps the
+    /// health report and effective settings that came with the push.
+    fn pushed(&self, request: &Request<'_>, device: &Device) -> Response {
+        let health = request.header(header::HEALTH).and_then(Health::parse);
+        // Garbage is ignored: an effective-settings header only informs the dashboard.
+        let effective = request
+            .header(header::EFFECTIVE)
+            .and_then(|json| Settings::default().updated(json).ok());
+        if health.is_some() || effective.is_some() {
+            self.registry.report(device, health, effective);
+        }
+        let mut response = Response::text(200, "OK");
+        response.add_header(header::VIEWERS, &device.viewers().to_string());
+        // Most answers carry the version only: the settings are looked up and written out
+        // when the page has not applied them yet.
+        let version = self.settings.version(device.id());
+        if version > 0 {
+            let version = version.to_string();
+            response.add_header(header::SETTINGS_VERSION, &version);
+            if request.header(header::SETTINGS_VERSION) != Some(version.as_str()) {
+                if let Some(current) = self.settings.get(device.id()) {
+                    response.add_header(header::SETTINGS, &current.settings.to_json());
+                }
+            }
+        }
+        response
+    }
+
+    /// `PUT /api/devices/{id}/settings`.
+    fn change_settings(
+        &self,
+        request: &mut Request<'_>,
+        device: &DeviceId,
+    ) -> Result<Response, Refusal> {
+        let limit = settings::MAX_DOCUMENT_BYTES;
+        if request
+            .body()
+            .declared_length()
+            .is_some_and(|d| d > limit as u64)
+        {
+            return Err(Refusal::new(
+                Reason::TooLarge,
+                format!("settings document over {limit} bytes"),
+            ));
+        }
+        let mut document = Vec::new();
+        request
+            .body()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut document)
+            .map_err(|error| push::interrupted(document.len() as u64, None, &error))?;
+        let document = std::str::from_utf8(&document)
+            .map_err(|_| Refusal::new(Reason::BadRequest, "settings must be UTF-8 JSON"))?;
+        match self.settings.change(device, document) {
+            Ok(changed) => Ok(settings_json(&changed.settings, changed.version)),
+            Err(Rejected::Invalid(message)) => Err(Refusal::new(Reason::BadRequest, message)),
+            Err(Rejected::Full(limit)) => Err(Refusal::new(
+                Reason::DeviceLimit,
+                format!("{limit} devices already have settings (see --max-devices)"),
+            )),
+            Err(Rejected::NotSaved(_, error)) => Ok(responses::reason(
+                500,
+                &format!("settings changed but not saved: {error}"),
+            )),
         }
     }
 
@@ -230,7 +337,8 @@ impl Service for App {
         }
         let answer = match route {
             Route::Push(device) => match self.push(request, &device) {
-                Ok(()) => Response::text(200, "OK"),
+                Ok(Some(published_to)) => self.pushed(request, &published_to),
+                Ok(None) => Response::text(200, "OK"),
                 Err(refusal) => {
                     log::debug!("{device}: push refused: {refusal}");
                     return self.refuse(&refusal, &cors);
@@ -255,7 +363,9 @@ impl Service for App {
                 }
             },
             Route::Devices => {
-                let mut response = responses::json(status::devices_json(&self.registry.statuses()));
+                let settings_of = |id: &DeviceId| self.settings.get(id);
+                let json = status::devices_json(&self.registry.statuses(), &settings_of);
+                let mut response = responses::json(json);
                 // The dashboard writes this user name into the snippets it offers (see
                 // `access`); only a viewer who passed the check gets here.
                 let access = &self.config.access;
@@ -289,6 +399,29 @@ impl Service for App {
                 }
                 None => {
                     let refusal = Refusal::new(Reason::NotFound, format!("no device {device}"));
+                    return self.refuse(&refusal, &cors);
+                }
+            },
+            Route::Settings(device) => match self.settings.get(&device) {
+                Some(current) => settings_json(&current.settings, current.version),
+                None => settings_json(&Settings::default(), 0),
+            },
+            Route::ChangeSettings(device) => match self.change_settings(request, &device) {
+                Ok(response) => response,
+                Err(refusal) => return self.refuse(&refusal, &cors),
+            },
+            Route::WaitForViewers { device, watched } => match self.registry.device(&device) {
+                Some(found) => {
+                    let viewers = found.wait_for_viewers(watched, LONG_POLL);
+                    let mut response = responses::json(format!("{{\"viewers\":{viewers}}}\n"));
+                    response.add_header(header::VIEWERS, &viewers.to_string());
+                    response
+                }
+                None => {
+                    let refusal = Refusal::new(
+                        Reason::NotFound,
+                        format!("no device {device}; push a frame first"),
+                    );
                     return self.refuse(&refusal, &cors);
                 }
             },
@@ -330,6 +463,15 @@ impl Service for App {
         // log of a relay on a busy network.
         log::debug!("{peer}: refused a request: {refusal}");
     }
+}
+
+/// A device's settings as `GET` and `PUT /api/devices/{id}/settings` answer them: the
+/// settings with their version (0: never set, these are the defaults).
+fn settings_json(settings: &Settings, version: u32) -> Response {
+    let json = settings.to_json();
+    let mut response = responses::json(format!("{{\"version\":{version},{}\n", &json[1..]));
+    response.add_header(header::SETTINGS_VERSION, &version.to_string());
+    response
 }
 
 /// A push's body as the relay sees it.

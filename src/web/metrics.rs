@@ -126,7 +126,7 @@ pub fn render(
     let _ = writeln!(out, "streampump_devices {}", devices.len());
 
     type Value = fn(&DeviceStatus) -> Option<String>;
-    let per_device: [(&str, &str, &str, Value); 8] = [
+    let per_device: [(&str, &str, &str, Value); 10] = [
         (
             "streampump_device_online",
             "gauge",
@@ -174,6 +174,22 @@ pub fn render(
             "gauge",
             "Seconds since the device's latest frame arrived.",
             |d| d.last_frame_age.map(seconds),
+        ),
+        // Only for phones whose browser tells the page (`navigator.getBattery`).
+        (
+            "streampump_device_battery_ratio",
+            "gauge",
+            "Battery level the phone last reported, from 0 to 1.",
+            |d| {
+                let battery = d.health.as_ref()?.0.battery?;
+                Some(format!("{}.{:02}", battery / 100, battery % 100))
+            },
+        ),
+        (
+            "streampump_device_charging",
+            "gauge",
+            "1 while the phone last reported charging.",
+            |d| Some(u8::from(d.health.as_ref()?.0.charging?).to_string()),
         ),
     ];
     for (name, kind, help, value) in per_device {

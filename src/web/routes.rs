@@ -45,6 +45,13 @@ pub enum Route {
     PhoneCode(DeviceId),
     /// `DELETE /api/devices/{id}`: disconnect the device's pusher and viewers, forget it.
     Forget(DeviceId),
+    /// `GET|HEAD /api/devices/{id}/settings`: the settings made for the phone.
+    Settings(DeviceId),
+    /// `PUT /api/devices/{id}/settings`: change them (a JSON object of the keys to change).
+    ChangeSettings(DeviceId),
+    /// `GET /api/devices/{id}/wait?watched=0|1`: the phone's long-poll, answered when whether
+    /// anyone watches differs from `watched`, or after a while.
+    WaitForViewers { device: DeviceId, watched: bool },
     /// `OPTIONS` on a known path: which methods it takes.
     Options { allow: &'static str },
 }
@@ -60,8 +67,11 @@ impl Route {
             | Route::Index
             | Route::Metrics
             | Route::PhoneLinks(_)
-            | Route::PhoneCode(_) => Need::View,
-            Route::Forget(_) => Need::Admin,
+            | Route::PhoneCode(_)
+            | Route::Settings(_) => Need::View,
+            Route::Forget(_) | Route::ChangeSettings(_) => Need::Admin,
+            // The phone asks, with the credential it pushes with.
+            Route::WaitForViewers { device, .. } => Need::Push(device),
             // A preflight never carries credentials; the page holds no secret.
             Route::Health | Route::PushPage | Route::Options { .. } => Need::Nothing,
         }
@@ -92,6 +102,8 @@ enum Resource<'a> {
     PhoneLinks,
     PhoneCode,
     Device(&'a str),
+    DeviceSettings(&'a str),
+    DeviceWait(&'a str),
 }
 
 impl Resource<'_> {
@@ -99,6 +111,7 @@ impl Resource<'_> {
         match self {
             Resource::Push(_) => "POST, PUT, OPTIONS",
             Resource::Device(_) => "DELETE, OPTIONS",
+            Resource::DeviceSettings(_) => "GET, HEAD, PUT, OPTIONS",
             _ => "GET, HEAD, OPTIONS",
         }
     }
@@ -112,6 +125,7 @@ pub fn route(method: &str, raw_target: &str) -> Result<Route, Refusal> {
         // PUT too: `curl -T file` uploads with PUT.
         Resource::Push(_) => method == "POST" || method == "PUT",
         Resource::Device(_) => method == "DELETE",
+        Resource::DeviceSettings(_) => matches!(method, "GET" | "HEAD" | "PUT"),
         _ => method == "GET" || method == "HEAD",
     };
     if method == "OPTIONS" {
@@ -141,9 +155,24 @@ pub fn route(method: &str, raw_target: &str) -> Result<Route, Refusal> {
         Resource::Metrics => Route::Metrics,
         Resource::PhoneLinks => Route::PhoneLinks(device_in_query(&target)?),
         Resource::PhoneCode => Route::PhoneCode(device_in_query(&target)?),
-        Resource::Device(raw_id) => {
-            Route::Forget(DeviceId::parse(raw_id).map_err(|e| bad_request(e.to_string()))?)
+        Resource::Device(raw_id) => Route::Forget(device_in_api_path(raw_id)?),
+        Resource::DeviceSettings(raw_id) if method == "PUT" => {
+            Route::ChangeSettings(device_in_api_path(raw_id)?)
         }
+        Resource::DeviceSettings(raw_id) => Route::Settings(device_in_api_path(raw_id)?),
+        Resource::DeviceWait(raw_id) => Route::WaitForViewers {
+            device: device_in_api_path(raw_id)?,
+            watched: match target.param("watched") {
+                Some("1") => true,
+                None | Some("0") => false,
+                Some(other) => {
+                    return Err(bad_request(format!(
+                        "watched must be 1 or 0, got {}",
+                        Quoted(other)
+                    )))
+                }
+            },
+        },
     })
 }
 
@@ -152,8 +181,12 @@ fn resource(target: &RequestTarget) -> Result<Resource<'_>, Refusal> {
     if let Some(raw_id) = path.strip_prefix("/pump_push/") {
         return Ok(Resource::Push(raw_id));
     }
-    if let Some(raw_id) = path.strip_prefix("/api/devices/") {
-        return Ok(Resource::Device(raw_id));
+    if let Some(rest) = path.strip_prefix("/api/devices/") {
+        return Ok(match rest.rsplit_once('/') {
+            Some((raw_id, "settings")) => Resource::DeviceSettings(raw_id),
+            Some((raw_id, "wait")) => Resource::DeviceWait(raw_id),
+            _ => Resource::Device(rest),
+        });
     }
     match path {
         "/pump_push" => Ok(Resource::Push("")),
@@ -192,6 +225,10 @@ fn device_in_path(raw_id: &str) -> Result<DeviceId, Refusal> {
             "missing device id: push to /pump_push/{device_id}",
         ));
     }
+    DeviceId::parse(raw_id).map_err(|e| bad_request(e.to_string()))
+}
+
+fn device_in_api_path(raw_id: &str) -> Result<DeviceId, Refusal> {
     DeviceId::parse(raw_id).map_err(|e| bad_request(e.to_string()))
 }
 
@@ -402,6 +439,34 @@ mod tests {
         );
         assert_eq!(route("GET", "/healthz").unwrap().need(), Need::Nothing);
         assert_eq!(route("GET", "/metrics").unwrap().need(), Need::View);
+    }
+
+    #[test]
+    fn settings_and_the_long_poll_have_their_routes_and_credentials() {
+        assert_eq!(
+            route("GET", "/api/devices/cam_1/settings"),
+            Ok(Route::Settings(id("cam_1")))
+        );
+        let change = route("PUT", "/api/devices/cam_1/settings").unwrap();
+        assert_eq!(change, Route::ChangeSettings(id("cam_1")));
+        assert_eq!(change.need(), Need::Admin);
+        assert_eq!(
+            route("GET", "/api/devices/cam_1/settings").unwrap().need(),
+            Need::View
+        );
+        let wait = route("GET", "/api/devices/cam_1/wait?watched=1").unwrap();
+        assert_eq!(
+            wait,
+            Route::WaitForViewers {
+                device: id("cam_1"),
+                watched: true
+            }
+        );
+        assert_eq!(wait.need(), Need::Push(&id("cam_1")));
+        assert_eq!(status_of("POST", "/api/devices/cam_1/settings"), 405);
+        assert_eq!(status_of("GET", "/api/devices/cam_1/wait?watched=2"), 400);
+        assert_eq!(status_of("PUT", "/api/devices/a%2Fb/settings"), 400);
+        assert_eq!(status_of("DELETE", "/api/devices/cam_1/other"), 400);
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::fmt::Write;
 
 use crate::http::Response;
 use crate::relay::device::DeviceStatus;
+use crate::relay::device_id::DeviceId;
 use crate::relay::memory::Snapshot;
+use crate::relay::settings_store::Versioned;
 use crate::text::decimal;
 
 /// `X-Memory-Budget: 8388608` and
@@ -29,7 +31,10 @@ pub fn add_memory_headers(response: &mut Response, memory: &Snapshot) {
 }
 
 /// Renders the status array. Field names are part of the API; see docs/api.md.
-pub fn devices_json(statuses: &[DeviceStatus]) -> String {
+pub fn devices_json(
+    statuses: &[DeviceStatus],
+    settings_of: &dyn Fn(&DeviceId) -> Option<Versioned>,
+) -> String {
     let mut json = String::with_capacity(64 + statuses.len() * 320);
     json.push('[');
     for (index, status) in statuses.iter().enumerate() {
@@ -43,7 +48,7 @@ pub fn devices_json(statuses: &[DeviceStatus]) -> String {
             json,
             ",\"online\":{},\"frames_received\":{},\"input_fps\":{},\"bytes_received\":{},\
              \"last_frame_age_ms\":{},\"last_frame_bytes\":{},\"width\":{},\"height\":{},\
-             \"viewers\":{},\"frames_sent\":{},\"frames_skipped\":{},\"bad_frames\":{},\"push_mode\":{},\"pusher\":{}}}",
+             \"viewers\":{},\"frames_sent\":{},\"frames_skipped\":{},\"bad_frames\":{},\"push_mode\":{},\"pusher\":{}",
             status.online,
             status.frames_received,
             status.input_fps,
@@ -63,9 +68,36 @@ pub fn devices_json(statuses: &[DeviceStatus]) -> String {
             optional(status.push_mode.map(|mode| format!("\"{}\"", mode.as_str()))),
             optional(status.pusher.map(|peer| format!("\"{peer}\""))),
         );
+        push_management_json(&mut json, status, settings_of(&status.id));
+        json.push('}');
     }
     json.push_str("]\n");
     json
+}
+
+/// What the dashboard shows to manage a phone: the settings made for it (with their version,
+/// 0 if none), the settings it says it runs with, and its latest health report.
+fn push_management_json(json: &mut String, status: &DeviceStatus, settings: Option<Versioned>) {
+    let version = settings.as_ref().map_or(0, |s| s.version);
+    let _ = write!(json, ",\"settings_version\":{version},\"settings\":");
+    match settings {
+        Some(settings) => json.push_str(&settings.settings.to_json()),
+        None => json.push_str("null"),
+    }
+    json.push_str(",\"effective\":");
+    match &status.effective {
+        Some(effective) => json.push_str(&effective.to_json()),
+        None => json.push_str("null"),
+    }
+    json.push_str(",\"health\":");
+    match &status.health {
+        Some((health, age)) => {
+            let _ = write!(json, "{{\"age_ms\":{},", decimal::whole_millis(*age));
+            health.push_json(json);
+            json.push('}');
+        }
+        None => json.push_str("null"),
+    }
 }
 
 pub fn push_json_string(json: &mut String, text: &str) {
@@ -124,17 +156,20 @@ mod tests {
             bad_frames: 0,
             push_mode: Some(PushMode::Stream),
             pusher: "192.168.1.20:40000".parse().ok(),
+            health: None,
+            effective: None,
         }
     }
 
     #[test]
     fn renders_every_field() {
         assert_eq!(
-            devices_json(&[status("cam")]),
+            devices_json(&[status("cam")], &|_| None),
             "[{\"id\":\"cam\",\"online\":true,\"frames_received\":3,\"input_fps\":14.99,\
              \"bytes_received\":300,\"last_frame_age_ms\":42,\"last_frame_bytes\":100,\
              \"width\":640,\"height\":480,\"viewers\":2,\"frames_sent\":6,\"frames_skipped\":1,\
-             \"bad_frames\":0,\"push_mode\":\"stream\",\"pusher\":\"192.168.1.20:40000\"}]\n"
+             \"bad_frames\":0,\"push_mode\":\"stream\",\"pusher\":\"192.168.1.20:40000\",\
+             \"settings_version\":0,\"settings\":null,\"effective\":null,\"health\":null}]\n"
         );
     }
 
@@ -144,12 +179,12 @@ mod tests {
         waiting.last_frame_age = None;
         waiting.last_frame_bytes = None;
         waiting.dimensions = None;
-        let json = devices_json(&[status("a"), waiting]);
+        let json = devices_json(&[status("a"), waiting], &|_| None);
         assert!(json.contains("},{\"id\":\"b\""));
         assert!(json.contains(
             "\"last_frame_age_ms\":null,\"last_frame_bytes\":null,\"width\":null,\"height\":null"
         ));
-        assert_eq!(devices_json(&[]), "[]\n");
+        assert_eq!(devices_json(&[], &|_| None), "[]\n");
     }
 
     #[test]
