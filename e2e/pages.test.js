@@ -251,7 +251,6 @@ test('the dashboard shows the device with a live 640-wide preview', async () => 
     assert.equal(await page.locator('#push-code').count(), 1);
     // One line on the memory budget: the phone's frame is in it.
     assert.match(await page.textContent('#memory'), /memory \d+\.\d of \d+\.\d MB: frames 0\.[0-9], uploads/);
-    await card.locator('summary').click();
     await card.locator('summary', { hasText: 'Use this camera' }).click();
     assert.match(await card.textContent(), /go2rtc\.yaml/);
     assert.match(await card.textContent(), /streams:\s+e2e_cam:\s+- http:\/\/127\.0\.0\.1:\d+\/live\.mjpeg\?device_id=e2e_cam/);
