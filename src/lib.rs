@@ -8,10 +8,13 @@
 //! (connections, requests, answers); `relay` and `http` know nothing of each other. All of
 //! them speak of refusals in one vocabulary (`refusal`). `server` wires the layers together,
 //! `config` holds the validated settings, `state` the few files that outlive a restart, `sys` every system call std has no wrapper for.
+//! `tls` (with the `tls` feature) puts HTTPS under the connection layer on a port of its own;
+//! `https` is what the pages and metrics know of it in every build.
 
 pub mod access;
 pub mod config;
 pub mod http;
+pub mod https;
 pub mod logging;
 pub mod refusal;
 pub mod relay;
@@ -19,4 +22,6 @@ pub mod server;
 pub mod state;
 pub mod sys;
 pub mod text;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod web;

@@ -3,10 +3,12 @@
 //!
 //! - TCP keep-alive timers and the send buffer size on accepted sockets (`setsockopt`);
 //! - the file descriptor limit, raised as far as the service manager allows;
-//! - glibc's heap tunables and `malloc_trim` (see [`tune_heap`]).
+//! - glibc's heap tunables and `malloc_trim` (see [`tune_heap`]);
+//! - the host's interface addresses (`getifaddrs`) and name (`gethostname`), which the
+//!   relay's own HTTPS certificate names.
 
 use std::io;
-use std::net::TcpStream;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
@@ -143,6 +145,62 @@ pub fn give_back_heap() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// The addresses of the host's network interfaces that are up, IPv4 and IPv6, each once, in
+/// the order the system lists them.
+pub fn interface_addresses() -> io::Result<Vec<IpAddr>> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` with a linked list it allocates, freed below with
+    // freeifaddrs; nothing of it is kept past that.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut addresses = Vec::new();
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: `entry` is a non-null node of the list getifaddrs returned, alive until
+        // freeifaddrs.
+        let interface = unsafe { &*entry };
+        entry = interface.ifa_next;
+        if interface.ifa_flags & (libc::IFF_UP as libc::c_uint) == 0 || interface.ifa_addr.is_null()
+        {
+            continue;
+        }
+        // SAFETY: ifa_addr is non-null and points at a sockaddr whose family says which of
+        // the two structures it is.
+        let address = unsafe {
+            match i32::from((*interface.ifa_addr).sa_family) {
+                libc::AF_INET => {
+                    let v4 = &*(interface.ifa_addr as *const libc::sockaddr_in);
+                    IpAddr::V4(Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr)))
+                }
+                libc::AF_INET6 => {
+                    let v6 = &*(interface.ifa_addr as *const libc::sockaddr_in6);
+                    IpAddr::V6(Ipv6Addr::from(v6.sin6_addr.s6_addr))
+                }
+                _ => continue,
+            }
+        };
+        if !addresses.contains(&address) {
+            addresses.push(address);
+        }
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    Ok(addresses)
+}
+
+/// The host's name (`gethostname`), if it has a usable one.
+pub fn host_name() -> Option<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is writable for its whole length; gethostname writes at most that.
+    if unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } != 0 {
+        return None;
+    }
+    let end = buffer.iter().position(|&byte| byte == 0)?;
+    let name = std::str::from_utf8(&buffer[..end]).ok()?.trim();
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use crate::http::connection::Load;
 use crate::http::head::Version;
 use crate::http::input::Wire;
 use crate::http::{Headers, Reply, Request, Response, Service};
+use crate::https::Https;
 use crate::refusal::{Reason, Refusal};
 use crate::relay::device::{HangUp, Peer};
 use crate::relay::device_id::DeviceId;
@@ -45,6 +46,8 @@ pub struct App {
     pub uploads: UploadBudget,
     pub counters: Counters,
     pub load: Arc<Load>,
+    /// The HTTPS port, when there is one (set before the app is shared).
+    pub https: Option<Https>,
     /// When the connection limit was last logged: once every [`LIMIT_LOG_PERIOD`] is enough.
     limit_logged: Mutex<Option<Instant>>,
 }
@@ -56,6 +59,7 @@ impl App {
             uploads: UploadBudget::new(config.max_upload_bytes),
             counters: Counters::default(),
             load,
+            https: None,
             limit_logged: Mutex::new(None),
             config,
         }

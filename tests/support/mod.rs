@@ -22,6 +22,8 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Threads of a relay with no connection open: main (the accept loop) and housekeeping. Each
 /// open connection adds one.
 pub const THREADS_AT_REST: usize = 2;
+/// The same with HTTPS on: its accept loop is one more thread.
+pub const THREADS_AT_REST_TLS: usize = THREADS_AT_REST + 1;
 
 /// The placeholder picture the relay streams while a device has no live frame.
 pub const NO_SIGNAL: &[u8] = include_bytes!("../../assets/no_signal.jpg");
@@ -40,6 +42,10 @@ pub fn run_streampump(args: &[&str], env: &[(&str, &str)]) -> std::process::Outp
 pub struct Relay {
     child: Child,
     pub addr: SocketAddr,
+    /// The HTTPS port's address, when the test asked for one (`--tls-listen 127.0.0.1:0`).
+    /// Every other relay runs with `--tls-listen off`, so that none takes the fixed default
+    /// port 19443 and collides with another.
+    pub tls_addr: Option<SocketAddr>,
     log: Arc<Mutex<Vec<String>>>,
     /// The relay's `--state-dir`: a fresh directory of its own unless the test named one, so
     /// that no test sees another's certificate authority or settings. Removed on drop when
@@ -106,9 +112,13 @@ impl Relay {
             Some(path) => (PathBuf::from(path), false),
             None => (scratch_dir("state"), true),
         };
+        let wants_tls = extra_args.contains(&"--tls-listen");
         let mut command = Command::new(env!("CARGO_BIN_EXE_streampump"));
+        command.args(["--listen", "127.0.0.1:0"]);
+        if !wants_tls {
+            command.args(["--tls-listen", "off"]);
+        }
         command
-            .args(["--listen", "127.0.0.1:0"])
             .args(extra_args)
             .env("RUST_LOG", filter)
             .stdout(Stdio::null())
@@ -121,6 +131,7 @@ impl Relay {
         let stderr = child.stderr.take().expect("stderr is piped");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (addr_tx, addr_rx) = mpsc::channel();
+        let (tls_tx, tls_rx) = mpsc::channel();
         {
             let log = Arc::clone(&log);
             thread::spawn(move || {
@@ -128,6 +139,10 @@ impl Relay {
                     if let Some(rest) = line.split("listening on ").nth(1) {
                         let addr = rest.split_whitespace().next().unwrap_or_default();
                         let _ = addr_tx.send(addr.parse::<SocketAddr>().ok());
+                    }
+                    if let Some(rest) = line.split("HTTPS on ").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap_or_default();
+                        let _ = tls_tx.send(addr.parse::<SocketAddr>().ok());
                     }
                     log.lock().unwrap().push(line);
                 }
@@ -144,9 +159,26 @@ impl Relay {
                     log.lock().unwrap()
                 )
             });
+        let tls_addr = if wants_tls {
+            let tls_addr = tls_rx
+                .recv_timeout(Duration::from_secs(20))
+                .ok()
+                .flatten();
+            if tls_addr.is_none() {
+                let _ = child.kill();
+                panic!(
+                    "relay did not report its HTTPS address: {:?}",
+                    log.lock().unwrap()
+                );
+            }
+            tls_addr
+        } else {
+            None
+        };
         Relay {
             child,
             addr,
+            tls_addr,
             log,
             state_dir,
             made_state_dir,
