@@ -12,7 +12,7 @@ use std::path::Path;
 #[path = "build_support/minify.rs"]
 mod minify;
 
-const PAGES: [&str; 2] = ["push.html", "index.html"];
+const PAGES: [&str; 3] = ["push.html", "index.html", "https.html"];
 
 fn main() -> Result<(), Box<dyn Error>> {
     let out_dir = std::env::var_os("OUT_DIR").ok_or("cargo did not set OUT_DIR")?;

@@ -170,7 +170,7 @@ def main():
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    relay = subprocess.Popen(runner + [binary, "--listen", f"127.0.0.1:{port}"],
+    relay = subprocess.Popen(runner + [binary, "--listen", f"127.0.0.1:{port}", "--tls-listen", "off"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + TIMEOUT_SECONDS

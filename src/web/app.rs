@@ -30,6 +30,7 @@ use crate::relay::stream::{self, ViewerOptions};
 use crate::relay::upload_budget::UploadBudget;
 use crate::relay::{mjpeg, push_stream};
 use crate::text::decimal;
+use crate::web::https;
 use crate::web::metrics::{self, Counters, Gauges};
 use crate::web::pages;
 use crate::web::responses;
@@ -226,7 +227,13 @@ impl Service for App {
                     connections: self.load.open(),
                     requests_in_progress: self.load.busy(),
                 };
-                let text = metrics::render(&self.registry.statuses(), &self.counters, gauges);
+                let handshakes = self.https.as_ref().map(|https| https.handshakes.counts());
+                let text = metrics::render(
+                    &self.registry.statuses(),
+                    &self.counters,
+                    gauges,
+                    handshakes,
+                );
                 responses::metrics(text)
             }
             Route::Forget(device) => match self.registry.forget(&device) {
@@ -255,6 +262,15 @@ impl Service for App {
                 Ok(response) => response,
                 Err(reply) => return reply,
             },
+            Route::AuthorityCertificate => match https::authority_certificate(&self.https) {
+                Ok(response) => response,
+                Err(refusal) => return self.refuse(&refusal, &cors),
+            },
+            Route::HttpsPage => match self.page(request, &pages::HTTPS) {
+                Ok(response) => response,
+                Err(reply) => return reply,
+            },
+            Route::HttpsFacts => responses::json(https::facts_json(&self.https)),
             Route::Options { allow } => responses::options(allow),
         };
         let mut answer = answer;

@@ -41,6 +41,12 @@ pub enum Route {
     Metrics,
     /// `DELETE /api/devices/{id}`: disconnect the device's pusher and viewers, forget it.
     Forget(DeviceId),
+    /// `GET /ca.crt`: the relay's own certificate authority, for a phone to install.
+    AuthorityCertificate,
+    /// `GET /https.html`: how to set a phone up for HTTPS.
+    HttpsPage,
+    /// `GET /api/https`: the HTTPS port and the authority's fingerprint, for the pages.
+    HttpsFacts,
     /// `OPTIONS` on a known path: which methods it takes.
     Options { allow: &'static str },
 }
@@ -56,8 +62,15 @@ impl Route {
             | Route::Index
             | Route::Metrics => Need::View,
             Route::Forget(_) => Need::Admin,
-            // A preflight never carries credentials; the page holds no secret.
-            Route::Health | Route::PushPage | Route::Options { .. } => Need::Nothing,
+            // A preflight never carries credentials; the pages hold no secret. The authority's
+            // certificate is public by nature, and a phone must fetch it before it can log in
+            // over HTTPS.
+            Route::Health
+            | Route::PushPage
+            | Route::AuthorityCertificate
+            | Route::HttpsPage
+            | Route::HttpsFacts
+            | Route::Options { .. } => Need::Nothing,
         }
     }
 }
@@ -83,6 +96,9 @@ enum Resource<'a> {
     Index,
     PushPage,
     Metrics,
+    AuthorityCertificate,
+    HttpsPage,
+    HttpsFacts,
     Device(&'a str),
 }
 
@@ -131,6 +147,9 @@ pub fn route(method: &str, raw_target: &str) -> Result<Route, Refusal> {
         Resource::Index => Route::Index,
         Resource::PushPage => Route::PushPage,
         Resource::Metrics => Route::Metrics,
+        Resource::AuthorityCertificate => Route::AuthorityCertificate,
+        Resource::HttpsPage => Route::HttpsPage,
+        Resource::HttpsFacts => Route::HttpsFacts,
         Resource::Device(raw_id) => {
             Route::Forget(DeviceId::parse(raw_id).map_err(|e| bad_request(e.to_string()))?)
         }
@@ -153,6 +172,9 @@ fn resource(target: &RequestTarget) -> Result<Resource<'_>, Refusal> {
         "/healthz" => Ok(Resource::Health),
         "/push.html" => Ok(Resource::PushPage),
         "/metrics" => Ok(Resource::Metrics),
+        "/ca.crt" => Ok(Resource::AuthorityCertificate),
+        "/https.html" => Ok(Resource::HttpsPage),
+        "/api/https" => Ok(Resource::HttpsFacts),
         // mjpg-streamer puts the endpoint in `?action=`.
         "/" => match target.param("action") {
             None => Ok(Resource::Index),
@@ -244,6 +266,20 @@ mod tests {
 
     fn status_of(method: &str, target: &str) -> u16 {
         route(method, target).unwrap_err().status()
+    }
+
+    #[test]
+    fn https_set_up_is_public() {
+        for (target, expected) in [
+            ("/ca.crt", Route::AuthorityCertificate),
+            ("/https.html", Route::HttpsPage),
+            ("/api/https", Route::HttpsFacts),
+        ] {
+            let route = route("GET", target).unwrap();
+            assert_eq!(route, expected);
+            assert_eq!(route.need(), Need::Nothing);
+        }
+        assert_eq!(status_of("POST", "/ca.crt"), 405);
     }
 
     #[test]

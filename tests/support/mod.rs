@@ -160,10 +160,7 @@ impl Relay {
                 )
             });
         let tls_addr = if wants_tls {
-            let tls_addr = tls_rx
-                .recv_timeout(Duration::from_secs(20))
-                .ok()
-                .flatten();
+            let tls_addr = tls_rx.recv_timeout(Duration::from_secs(20)).ok().flatten();
             if tls_addr.is_none() {
                 let _ = child.kill();
                 panic!(
