@@ -108,5 +108,15 @@ pub fn certified(
 ) -> Result<CertifiedKey, TlsError> {
     let signing_key = rustls::crypto::ring::sign::any_supported_type(key)
         .map_err(|error| TlsError::Broken(format!("unusable private key: {error}")))?;
-    Ok(CertifiedKey::new(chain, signing_key))
+    let certified = CertifiedKey::new(chain, signing_key);
+    // A renewal caught between writing the key and the certificate would present a
+    // certificate its key cannot sign for: refuse the pair, and try again at the next change.
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok(certified)
+        }
+        Err(error) => Err(TlsError::Broken(format!(
+            "the key does not belong to the certificate: {error}"
+        ))),
+    }
 }

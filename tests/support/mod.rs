@@ -225,6 +225,17 @@ impl Relay {
         }
     }
 
+    /// How many lines the relay has logged so far.
+    pub fn log_len(&self) -> usize {
+        self.log.lock().unwrap().len()
+    }
+
+    /// The last `count` log lines.
+    pub fn log_tail(&self, count: usize) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log[log.len().saturating_sub(count)..].to_vec()
+    }
+
     /// Whether some log line so far contains `needle`.
     pub fn logged(&self, needle: &str) -> bool {
         self.log
