@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds the static release binary for one router or board family and leaves it, stripped,
 # in target/cross/NAME/streampump. Called by `make NAME`; see docs/cross-builds.md.
+# x86_64, aarch64 and armv7 are built with HTTPS (the default `tls` feature). mips and mipsel
+# get two binaries: streampump without TLS (--no-default-features; routers with 8 MB of flash
+# and the MIPS size budget) and streampump-tls with it.
 #
 #   scripts/build-target.sh x86_64|aarch64|armv7|mipsel|mips
 #
@@ -61,49 +64,52 @@ build_std_args=("-Zbuild-std=std,panic_unwind" -Zbuild-std-features=optimize_for
 source_rustflags="-C relocation-model=static -Z location-detail=none -Z fmt-debug=none"
 
 
-case "$builder" in
-cross)
-    command -v cross >/dev/null 2>&1 ||
-        die "BUILDER=cross needs cross-rs: cargo install cross --version 0.2.5 --locked"
-    export CROSS_CONFIG=$PWD/cross.toml
-    if [ "$std" = source ]; then
-        # cross 0.2.5 only knows `build-std = true`; the crate list and features go here.
-        # link-self-contained=no: the image's own musl start files, not rustc's (cross #1416).
-        export "CARGO_TARGET_${triple_var}_RUSTFLAGS=$source_rustflags -C link-self-contained=no"
-        cross "+$nightly" build --release --locked --target "$triple" "${build_std_args[@]}"
-    else
-        cross build --release --locked --target "$triple"
-    fi
-    ;;
-native)
-    if [ "$std" = prebuilt ]; then
-        rustup target list --installed 2>/dev/null | grep -qx "$triple" ||
-            die "Rust's std for $triple is missing: rustup target add $triple (or: make tools)"
-        # rust-lld ships with rustup's toolchains and links musl without a target C toolchain.
-        export "CARGO_TARGET_${triple_var}_LINKER=rust-lld"
-        cargo build --release --locked --target "$triple"
-    else
-        rustup run "$nightly" rustc --version >/dev/null 2>&1 ||
-            die "the Rust toolchain $nightly is missing: make tools (or: rustup toolchain install $nightly --profile minimal --component rust-src,llvm-tools)"
-        sysroot=$(rustup run "$nightly" rustc --print sysroot)
-        [ -d "$sysroot/lib/rustlib/src/rust/library" ] ||
-            die "rust-src is missing for $nightly: rustup component add rust-src --toolchain $nightly (or: make tools)"
-        PATH=$tools_dir/venv/bin:$PATH
-        command -v cargo-zigbuild >/dev/null 2>&1 ||
-            die "cargo-zigbuild is missing: make tools (installs cargo-zigbuild and ziglang 0.14.1 from PyPI into .tools/)"
-        python3 -m ziglang version 2>/dev/null | grep -qx '0\.14\.1' ||
-            die "zig 0.14.1 is missing (0.15 builds MIPS binaries that crash, 0.17 fails to link): make tools"
-        flags=$source_rustflags
-        # zig brings its own musl start files; rustc's copies are not there for armv7.
-        [ "$name" = armv7 ] && flags="$flags -C link-self-contained=no"
-        # zig is handed rustc's (empty) library directory for this target and says so; harmless.
-        flags="$flags -A linker-messages"
-        export "CARGO_TARGET_${triple_var}_RUSTFLAGS=$flags"
-        cargo "+$nightly" zigbuild --release --locked --target "$triple" "${build_std_args[@]}"
-    fi
-    ;;
-*) die "BUILDER must be auto, cross or native, not '$builder'" ;;
-esac
+# Builds target/$triple/release/streampump with the given extra cargo arguments.
+cargo_build() {
+    case "$builder" in
+    cross)
+        command -v cross >/dev/null 2>&1 ||
+            die "BUILDER=cross needs cross-rs: cargo install cross --version 0.2.5 --locked"
+        export CROSS_CONFIG=$PWD/cross.toml
+        if [ "$std" = source ]; then
+            # cross 0.2.5 only knows `build-std = true`; the crate list and features go here.
+            # link-self-contained=no: the image's own musl start files, not rustc's (cross #1416).
+            export "CARGO_TARGET_${triple_var}_RUSTFLAGS=$source_rustflags -C link-self-contained=no"
+            cross "+$nightly" build --release --locked --target "$triple" "${build_std_args[@]}" "$@"
+        else
+            cross build --release --locked --target "$triple" "$@"
+        fi
+        ;;
+    native)
+        if [ "$std" = prebuilt ]; then
+            rustup target list --installed 2>/dev/null | grep -qx "$triple" ||
+                die "Rust's std for $triple is missing: rustup target add $triple (or: make tools)"
+            # rust-lld ships with rustup's toolchains and links musl without a target C toolchain.
+            export "CARGO_TARGET_${triple_var}_LINKER=rust-lld"
+            cargo build --release --locked --target "$triple" "$@"
+        else
+            rustup run "$nightly" rustc --version >/dev/null 2>&1 ||
+                die "the Rust toolchain $nightly is missing: make tools (or: rustup toolchain install $nightly --profile minimal --component rust-src,llvm-tools)"
+            sysroot=$(rustup run "$nightly" rustc --print sysroot)
+            [ -d "$sysroot/lib/rustlib/src/rust/library" ] ||
+                die "rust-src is missing for $nightly: rustup component add rust-src --toolchain $nightly (or: make tools)"
+            PATH=$tools_dir/venv/bin:$PATH
+            command -v cargo-zigbuild >/dev/null 2>&1 ||
+                die "cargo-zigbuild is missing: make tools (installs cargo-zigbuild and ziglang 0.14.1 from PyPI into .tools/)"
+            python3 -m ziglang version 2>/dev/null | grep -qx '0\.14\.1' ||
+                die "zig 0.14.1 is missing (0.15 builds MIPS binaries that crash, 0.17 fails to link): make tools"
+            flags=$source_rustflags
+            # zig brings its own musl start files; rustc's copies are not there for armv7.
+            [ "$name" = armv7 ] && flags="$flags -C link-self-contained=no"
+            # zig is handed rustc's (empty) library directory for this target and says so; harmless.
+            flags="$flags -A linker-messages"
+            export "CARGO_TARGET_${triple_var}_RUSTFLAGS=$flags"
+            cargo "+$nightly" zigbuild --release --locked --target "$triple" "${build_std_args[@]}" "$@"
+        fi
+        ;;
+    *) die "BUILDER must be auto, cross or native, not '$builder'" ;;
+    esac
+}
 
 # Rust's `strip = true` leaves MIPS's .pdr section (about 95 KB of procedure descriptors no
 # tool on a router reads); llvm-strip removes it and anything else not needed to run.
@@ -120,5 +126,19 @@ done
     die "llvm-strip is missing: rustup component add llvm-tools --toolchain $nightly (or: make tools)"
 
 mkdir -p "$out_dir"
-"$strip_tool" --strip-all -o "$out_dir/streampump" "target/$triple/release/streampump"
-echo "$out_dir/streampump: $(wc -c <"$out_dir/streampump") bytes ($triple, $builder build)"
+# Builds one variant and leaves it, stripped, as $out_dir/$1.
+variant() {
+    local binary=$1
+    shift
+    cargo_build "$@"
+    "$strip_tool" --strip-all -o "$out_dir/$binary" "target/$triple/release/streampump"
+    echo "$out_dir/$binary: $(wc -c <"$out_dir/$binary") bytes ($triple, $builder build${*:+, $*})"
+}
+
+case "$name" in
+mips | mipsel)
+    variant streampump --no-default-features
+    variant streampump-tls
+    ;;
+*) variant streampump ;;
+esac
