@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 # Debian packages the tests drive as real clients.
-TEST_TOOLS := ffmpeg ffprobe
+TEST_TOOLS := ffmpeg ffprobe curl
 
 # The parser of Prometheus's Python client, for the metrics test.
 PROMETHEUS_CLIENT := 0.21.1
@@ -86,10 +86,10 @@ test-deps:
 	@missing=""; for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing ffmpeg for the real-client tests (missing:$$missing)"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null || exit 1; \
+			echo "installing ffmpeg and curl for the real-client tests (missing:$$missing)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg curl >/dev/null || exit 1; \
 		else \
-			echo "error: the tests need$$missing: install Debian's ffmpeg package (sudo apt-get install ffmpeg)" >&2; \
+			echo "error: the tests need$$missing: install Debian's ffmpeg and curl packages (sudo apt-get install ffmpeg curl)" >&2; \
 			exit 1; \
 		fi; \
 	fi
@@ -153,13 +153,13 @@ e2e: e2e-deps build
 	cd e2e && STREAMPUMP_BIN=$(CURDIR)/target/release/streampump CHROMIUM=$(CHROMIUM) npm test
 
 e2e-deps:
-	@missing=""; for tool in $(CHROMIUM) ffmpeg ffprobe curl; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	@missing=""; for tool in $(CHROMIUM) ffmpeg ffprobe curl certutil; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing Debian's chromium, ffmpeg and curl for the browser tests (missing:$$missing)"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg curl >/dev/null || exit 1; \
+			echo "installing Debian's chromium, ffmpeg, curl and libnss3-tools for the browser tests (missing:$$missing)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg curl libnss3-tools >/dev/null || exit 1; \
 		else \
-			echo "error: make e2e needs$$missing: sudo apt-get install chromium ffmpeg curl" >&2; \
+			echo "error: make e2e needs$$missing: sudo apt-get install chromium ffmpeg curl libnss3-tools" >&2; \
 			exit 1; \
 		fi; \
 	fi
