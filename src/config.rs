@@ -149,20 +149,24 @@ pub struct Args {
 
     /// PEM certificate chain for HTTPS instead of the relay's own authority; re-read when it
     /// changes [STREAMPUMP_TLS_CERT]
+    #[cfg(feature = "tls")]
     #[argh(option)]
     pub tls_cert: Option<String>,
 
     /// PEM private key for --tls-cert [STREAMPUMP_TLS_KEY]
+    #[cfg(feature = "tls")]
     #[argh(option)]
     pub tls_key: Option<String>,
 
     /// extra names for the own certificate: comma-separated DNS names or IP addresses
     /// [STREAMPUMP_TLS_NAMES]
+    #[cfg(feature = "tls")]
     #[argh(option)]
     pub tls_names: Option<String>,
 
     /// file of extra names for the own certificate, one per line; re-read when it changes
     /// [STREAMPUMP_TLS_NAMES_FILE]
+    #[cfg(feature = "tls")]
     #[argh(option)]
     pub tls_names_file: Option<String>,
 
@@ -253,6 +257,7 @@ impl fmt::Display for Config {
             None => writeln!(f, "--tls-listen off")?,
             Some(address) => writeln!(f, "--tls-listen {address}")?,
         }
+        #[cfg(feature = "tls")]
         if let Some((cert, key)) = &tls.given {
             // Paths only: the key's content never leaves its file.
             writeln!(
@@ -262,9 +267,11 @@ impl fmt::Display for Config {
                 key.display()
             )?;
         }
+        #[cfg(feature = "tls")]
         if !tls.names.is_empty() {
             writeln!(f, "--tls-names {}", tls.names.join(","))?;
         }
+        #[cfg(feature = "tls")]
         if let Some(file) = &tls.names_file {
             writeln!(f, "--tls-names-file {}", file.display())?;
         }
@@ -406,7 +413,14 @@ impl Config {
         })
     }
 
+    /// How HTTPS is set up, in words, for `--check`.
+    #[cfg(not(feature = "tls"))]
+    pub fn tls_summary(&self) -> String {
+        "HTTPS: not in this build (built without the tls feature)".to_string()
+    }
+
     /// How HTTPS is set up, in words, for `--check` (no secret: paths and names only).
+    #[cfg(feature = "tls")]
     pub fn tls_summary(&self) -> String {
         let Some(address) = self.tls.listen else {
             return "HTTPS: off".to_string();
@@ -438,7 +452,8 @@ impl Config {
     }
 }
 
-/// `--tls-listen`, `--tls-cert`, `--tls-key`, `--tls-names`, `--tls-names-file`.
+/// `--tls-listen`, and with the `tls` feature `--tls-cert`, `--tls-key`, `--tls-names`,
+/// `--tls-names-file`.
 fn tls_settings(
     args: &Args,
     env: &dyn Fn(&str) -> Option<String>,
@@ -455,61 +470,64 @@ fn tls_settings(
         raw: given("tls-listen", &args.tls_listen)
             .unwrap_or_else(|| defaults::TLS_LISTEN.to_string()),
     };
-    let listen = if listen_setting.raw.eq_ignore_ascii_case("off") {
-        None
-    } else if cfg!(feature = "tls") {
-        Some(listen_setting.socket_addr()?)
-    } else {
+    if listen_setting.raw.eq_ignore_ascii_case("off") {
+        return Ok(TlsSettings::default());
+    }
+    if cfg!(not(feature = "tls")) {
         return Err(listen_setting.error(
             "this build has no HTTPS (built without the tls feature); use off, or the \
              streampump-tls binary",
         ));
-    };
-    let cert = given("tls-cert", &args.tls_cert);
-    let key = given("tls-key", &args.tls_key);
-    let pair = match (cert, key) {
-        (None, None) => None,
-        (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
-        (Some(cert), None) => {
-            return Err(ConfigError {
-                flag: "tls-key",
-                value: None,
-                reason: format!("--tls-cert {cert} needs its key"),
-            })
-        }
-        (None, Some(_)) => {
-            return Err(ConfigError {
-                flag: "tls-cert",
-                value: None,
-                reason: "--tls-key needs its certificate".into(),
-            })
-        }
-    };
-    let mut names = Vec::new();
-    if let Some(raw) = given("tls-names", &args.tls_names) {
-        for name in raw
-            .split(',')
-            .map(str::trim)
-            .filter(|name| !name.is_empty())
-        {
-            if !crate::text::host_name::is_certificate_name(name) {
-                return Err(ConfigError {
-                    flag: "tls-names",
-                    value: Some(raw.clone()),
-                    reason: format!("{} is not a DNS name or an IP address", Quoted(name)),
-                });
-            }
-            if !names.iter().any(|known| known == name) {
-                names.push(name.to_string());
-            }
-        }
     }
-    Ok(TlsSettings {
-        listen,
-        given: pair,
-        names,
-        names_file: given("tls-names-file", &args.tls_names_file).map(PathBuf::from),
-    })
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+    let mut settings = TlsSettings {
+        listen: Some(listen_setting.socket_addr()?),
+        ..TlsSettings::default()
+    };
+    #[cfg(feature = "tls")]
+    {
+        settings.given = match (
+            given("tls-cert", &args.tls_cert),
+            given("tls-key", &args.tls_key),
+        ) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+            (Some(cert), None) => {
+                return Err(ConfigError {
+                    flag: "tls-key",
+                    value: None,
+                    reason: format!("--tls-cert {cert} needs its key"),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError {
+                    flag: "tls-cert",
+                    value: None,
+                    reason: "--tls-key needs its certificate".into(),
+                })
+            }
+        };
+        if let Some(raw) = given("tls-names", &args.tls_names) {
+            for name in raw
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+            {
+                if !crate::text::host_name::is_certificate_name(name) {
+                    return Err(ConfigError {
+                        flag: "tls-names",
+                        value: Some(raw.clone()),
+                        reason: format!("{} is not a DNS name or an IP address", Quoted(name)),
+                    });
+                }
+                if !settings.names.iter().any(|known| known == name) {
+                    settings.names.push(name.to_string());
+                }
+            }
+        }
+        settings.names_file = given("tls-names-file", &args.tls_names_file).map(PathBuf::from);
+    }
+    Ok(settings)
 }
 
 /// The credentials from flags, environment and the device tokens file.

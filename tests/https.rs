@@ -14,17 +14,26 @@ fn without_https_the_set_up_routes_say_so() {
     let relay = Relay::start(&[]);
     let certificate = relay.get("/ca.crt");
     assert_eq!(certificate.status, 404);
-    assert!(
-        certificate.text().contains("HTTPS is off"),
-        "{}",
-        certificate.text()
-    );
-    let facts = relay.get("/api/https");
-    assert_eq!(facts.status, 200);
-    assert_eq!(
-        facts.text(),
-        r#"{"port":null,"authority":false,"fingerprint":null}"#
-    );
+    if cfg!(feature = "tls") {
+        assert!(
+            certificate.text().contains("HTTPS is off"),
+            "{}",
+            certificate.text()
+        );
+        let facts = relay.get("/api/https");
+        assert_eq!(facts.status, 200);
+        assert_eq!(
+            facts.text(),
+            r#"{"port":null,"authority":false,"fingerprint":null}"#
+        );
+        assert_eq!(relay.get("/https.html").status, 406, "served, gzip only");
+    } else {
+        for path in ["/ca.crt", "/https.html", "/api/https"] {
+            let answer = relay.get(path);
+            assert_eq!(answer.status, 404, "{path}");
+            assert!(answer.text().contains("this build has no HTTPS"), "{path}");
+        }
+    }
     assert!(!relay.get("/metrics").text().contains("streampump_tls_"));
 }
 

@@ -47,7 +47,9 @@ pub struct App {
     pub uploads: UploadBudget,
     pub counters: Counters,
     pub load: Arc<Load>,
-    /// The HTTPS port, when there is one (set before the app is shared).
+    /// The HTTPS port, when there is one (set before the app is shared). Not in a build
+    /// without TLS, so that none of what serves it is in that binary either.
+    #[cfg(feature = "tls")]
     pub https: Option<Https>,
     /// When the connection limit was last logged: once every [`LIMIT_LOG_PERIOD`] is enough.
     limit_logged: Mutex<Option<Instant>>,
@@ -60,10 +62,19 @@ impl App {
             uploads: UploadBudget::new(config.max_upload_bytes),
             counters: Counters::default(),
             load,
+            #[cfg(feature = "tls")]
             https: None,
             limit_logged: Mutex::new(None),
             config,
         }
+    }
+
+    /// The HTTPS port as the pages see it; always `None` in a build without TLS.
+    fn https(&self) -> Option<&Https> {
+        #[cfg(feature = "tls")]
+        return self.https.as_ref();
+        #[cfg(not(feature = "tls"))]
+        None
     }
 
     fn refuse(&self, refusal: &Refusal, cors: &Headers) -> Reply {
@@ -227,7 +238,7 @@ impl Service for App {
                     connections: self.load.open(),
                     requests_in_progress: self.load.busy(),
                 };
-                let handshakes = self.https.as_ref().map(|https| https.handshakes.counts());
+                let handshakes = self.https().map(|https| https.handshakes.counts());
                 let text = metrics::render(
                     &self.registry.statuses(),
                     &self.counters,
@@ -262,15 +273,24 @@ impl Service for App {
                 Ok(response) => response,
                 Err(reply) => return reply,
             },
-            Route::AuthorityCertificate => match https::authority_certificate(&self.https) {
+            #[cfg(feature = "tls")]
+            Route::AuthorityCertificate => match https::authority_certificate(self.https()) {
                 Ok(response) => response,
                 Err(refusal) => return self.refuse(&refusal, &cors),
             },
+            #[cfg(feature = "tls")]
             Route::HttpsPage => match self.page(request, &pages::HTTPS) {
                 Ok(response) => response,
                 Err(reply) => return reply,
             },
-            Route::HttpsFacts => responses::json(https::facts_json(&self.https)),
+            #[cfg(feature = "tls")]
+            Route::HttpsFacts => responses::json(https::facts_json(self.https())),
+            // A build without TLS (the small MIPS one) has nothing of it to serve; the pages
+            // then give their advice for a relay without HTTPS.
+            #[cfg(not(feature = "tls"))]
+            Route::AuthorityCertificate | Route::HttpsPage | Route::HttpsFacts => {
+                return self.refuse(&https::not_built_in(), &cors)
+            }
             Route::Options { allow } => responses::options(allow),
         };
         let mut answer = answer;

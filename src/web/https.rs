@@ -15,12 +15,11 @@ use crate::https::Https;
 use crate::refusal::{Reason, Refusal};
 
 /// `GET /ca.crt`, or why there is none.
-pub fn authority_certificate(https: &Option<Https>) -> Result<Response, Refusal> {
+pub fn authority_certificate(https: Option<&Https>) -> Result<Response, Refusal> {
     let Some(https) = https else {
         return Err(Refusal::new(
             Reason::NotFound,
-            "HTTPS is off (--tls-listen off, or a build without TLS): there is no certificate \
-             authority",
+            "HTTPS is off (--tls-listen off): there is no certificate authority",
         ));
     };
     let Some(authority) = &https.authority else {
@@ -39,9 +38,18 @@ pub fn authority_certificate(https: &Option<Https>) -> Result<Response, Refusal>
         .with_header("Cache-Control", "no-cache"))
 }
 
+/// `/ca.crt`, `/https.html` and `/api/https` in a build without HTTPS.
+#[cfg(not(feature = "tls"))]
+pub fn not_built_in() -> Refusal {
+    Refusal::new(
+        Reason::NotFound,
+        "this build has no HTTPS (built without the tls feature)",
+    )
+}
+
 /// `GET /api/https`: `{"port":19443,"authority":true,"fingerprint":"AB:…"}`, with `null`
 /// and `false` where there is no HTTPS or no own authority.
-pub fn facts_json(https: &Option<Https>) -> String {
+pub fn facts_json(https: Option<&Https>) -> String {
     let mut out = String::with_capacity(160);
     match https {
         None => out.push_str("{\"port\":null,\"authority\":false,\"fingerprint\":null}"),
@@ -72,7 +80,7 @@ mod tests {
     #[test]
     fn facts_for_the_pages() {
         assert_eq!(
-            facts_json(&None),
+            facts_json(None),
             r#"{"port":null,"authority":false,"fingerprint":null}"#
         );
         let https = Https {
@@ -83,13 +91,13 @@ mod tests {
             }),
             handshakes: Arc::new(HandshakeTally::default()),
         };
-        let some = Some(https);
+        let some = Some(&https);
         assert_eq!(
-            facts_json(&some),
+            facts_json(some),
             r#"{"port":19443,"authority":true,"fingerprint":"0A:0B"}"#
         );
-        let response = authority_certificate(&some).unwrap();
+        let response = authority_certificate(some).unwrap();
         assert_eq!(response.status(), 200);
-        assert_eq!(authority_certificate(&None).unwrap_err().status(), 404);
+        assert_eq!(authority_certificate(None).unwrap_err().status(), 404);
     }
 }

@@ -26,7 +26,9 @@ pub const PUSH: Page = Page {
     vary: "Accept-Encoding",
 };
 
-/// `/https.html`: how to set a phone up for HTTPS (the certificate, its fingerprint).
+/// `/https.html`: how to set a phone up for HTTPS (the certificate, its fingerprint). Only in
+/// a build with HTTPS.
+#[cfg(feature = "tls")]
 pub const HTTPS: Page = Page {
     name: "https.html",
     gzip: include_bytes!(concat!(env!("OUT_DIR"), "/https.html.gz")),
