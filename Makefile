@@ -37,7 +37,7 @@ SYSCONFDIR ?= /etc
 SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 
-.PHONY: help all build run test test-deps bench-deps lint fmt clippy shellcheck bench bench-baseline clean fuzz abuse soak \
+.PHONY: help all build run test test-deps bench-deps bench-https lint fmt clippy shellcheck bench bench-baseline clean fuzz abuse soak \
 	tools cross size dist install uninstall init-checks openwrt-check systemd-check \
 	e2e e2e-deps screenshots \
 	$(CROSS_TARGETS) $(addprefix smoke-,$(CROSS_TARGETS)) smoke
@@ -48,6 +48,7 @@ help:
 	@echo "make test      unit and integration tests (installs ffmpeg when run as root, prometheus_client from PyPI)"
 	@echo "make lint      rustfmt, clippy and shellcheck"
 	@echo "make bench     streampump vs the reference Go server under loadgen (BENCH_SECONDS=15)"
+	@echo "make bench-https  HTTPS against HTTP on one relay: 10 phones at 15 fps, 60 KB frames"
 	@echo "make bench-baseline BENCH_BASELINE=COMMIT"
 	@echo "               the working tree vs the relay built at COMMIT (e.g. HEAD~1), 10x10 and 2x100,"
 	@echo "               BENCH_ROUNDS=3 alternating rounds, medians in bench-results/baseline.md; no Go"
@@ -110,7 +111,7 @@ clippy:
 
 shellcheck:
 	@command -v shellcheck >/dev/null 2>&1 || { echo "error: shellcheck not found: install Debian's shellcheck package" >&2; exit 1; }
-	shellcheck bench/run.sh .ci/run scripts/*.sh openwrt/test/run.sh init/test/check-unit.sh
+	shellcheck bench/run.sh bench/https.sh .ci/run scripts/*.sh openwrt/test/run.sh init/test/check-unit.sh
 	shellcheck -x -P openwrt/test/stubs openwrt/streampump/files/streampump.init openwrt/test/stubs/rc.common openwrt/test/stubs/*.sh
 
 # The OpenWrt init script run under busybox sh against stand-ins for procd and UCI, and the
@@ -129,6 +130,10 @@ systemd-check:
 # With BENCH_BASELINE=COMMIT, the working tree against the relay at COMMIT instead (no Go).
 bench: bench-deps
 	bash bench/run.sh
+
+# HTTPS against HTTP on one relay, alternating rounds (bench/https.sh; no Go needed).
+bench-https:
+	bash bench/https.sh
 
 # The working tree against the relay built at BENCH_BASELINE, in BENCH_ROUNDS alternating rounds.
 bench-baseline:
