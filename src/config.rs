@@ -142,8 +142,14 @@ pub struct Args {
     #[argh(option)]
     pub state_dir: Option<String>,
 
-    /// address and port for HTTPS, or off [STREAMPUMP_TLS_LISTEN] (default 0.0.0.0:19443;
-    /// off in a build without TLS)
+    #[cfg_attr(
+        feature = "tls",
+        doc = "address and port for HTTPS, or off [STREAMPUMP_TLS_LISTEN] (default 0.0.0.0:19443)"
+    )]
+    #[cfg_attr(
+        not(feature = "tls"),
+        doc = "HTTPS: only off, in a build without TLS [STREAMPUMP_TLS_LISTEN] (default off)"
+    )]
     #[argh(option)]
     pub tls_listen: Option<String>,
 
