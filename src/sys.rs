@@ -4,12 +4,12 @@
 //! - TCP keep-alive timers and the send buffer size on accepted sockets (`setsockopt`);
 //! - the file descriptor limit, raised as far as the service manager allows;
 //! - glibc's heap tunables and `malloc_trim` (see [`tune_heap`]);
-//! - the host's interface addresses (`getifaddrs`) and name (`gethostname`), which the
+//! - the host's IPv4 interface addresses (`SIOCGIFCONF`) and name (`gethostname`), which the
 //!   relay's own HTTPS certificate names.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpStream};
-use std::os::fd::AsRawFd;
+use std::net::{Ipv4Addr, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 /// Turns TCP keep-alive on with the given timers, so that a peer that vanished without a FIN
@@ -147,47 +147,58 @@ pub fn give_back_heap() {
     }
 }
 
-/// The addresses of the host's network interfaces that are up, IPv4 and IPv6, each once, in
-/// the order the system lists them.
-pub fn interface_addresses() -> io::Result<Vec<IpAddr>> {
-    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `list` with a linked list it allocates, freed below with
-    // freeifaddrs; nothing of it is kept past that.
-    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+/// The IPv4 addresses of the host's interfaces that are up (`SIOCGIFCONF`, then
+/// `SIOCGIFFLAGS` for each), each once. Not `getifaddrs`: musl's asks netlink, which qemu-user
+/// does not translate for big-endian MIPS (it loops for ever there), and the systemd unit would
+/// have to allow `AF_NETLINK`. (IPv6 addresses come from `/proc/self/net/if_inet6`, which
+/// needs no system call of its own.)
+pub fn ipv4_interface_addresses() -> io::Result<Vec<Ipv4Addr>> {
+    const MOST_INTERFACES: usize = 64;
+    // SAFETY: a plain socket call; the descriptor is owned (and closed) by `socket` below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
         return Err(io::Error::last_os_error());
     }
+    // SAFETY: `fd` is a new descriptor nothing else owns.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data for which all zeroes is a valid value.
+    let mut requests: [libc::ifreq; MOST_INTERFACES] = unsafe { std::mem::zeroed() };
+    let mut conf = libc::ifconf {
+        ifc_len: libc::c_int::try_from(std::mem::size_of_val(&requests)).unwrap_or(0),
+        ifc_ifcu: libc::__c_anonymous_ifc_ifcu {
+            ifcu_req: requests.as_mut_ptr(),
+        },
+    };
+    // SAFETY: SIOCGIFCONF writes at most `ifc_len` bytes of ifreq records into `requests`,
+    // which outlives the call, and sets `ifc_len` to what it wrote.
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFCONF as _, &mut conf) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let count = usize::try_from(conf.ifc_len).unwrap_or(0) / std::mem::size_of::<libc::ifreq>();
     let mut addresses = Vec::new();
-    let mut entry = list;
-    while !entry.is_null() {
-        // SAFETY: `entry` is a non-null node of the list getifaddrs returned, alive until
-        // freeifaddrs.
-        let interface = unsafe { &*entry };
-        entry = interface.ifa_next;
-        if interface.ifa_flags & (libc::IFF_UP as libc::c_uint) == 0 || interface.ifa_addr.is_null()
-        {
+    for request in &requests[..count.min(MOST_INTERFACES)] {
+        // SAFETY: SIOCGIFCONF fills ifru_addr of each record it returns.
+        let address = unsafe { request.ifr_ifru.ifru_addr };
+        if i32::from(address.sa_family) != libc::AF_INET {
             continue;
         }
-        // SAFETY: ifa_addr is non-null and points at a sockaddr whose family says which of
-        // the two structures it is.
-        let address = unsafe {
-            match i32::from((*interface.ifa_addr).sa_family) {
-                libc::AF_INET => {
-                    let v4 = &*(interface.ifa_addr as *const libc::sockaddr_in);
-                    IpAddr::V4(Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr)))
-                }
-                libc::AF_INET6 => {
-                    let v6 = &*(interface.ifa_addr as *const libc::sockaddr_in6);
-                    IpAddr::V6(Ipv6Addr::from(v6.sin6_addr.s6_addr))
-                }
-                _ => continue,
-            }
+        // SAFETY: an AF_INET sockaddr is a sockaddr_in; both are plain data of this size.
+        let v4: libc::sockaddr_in = unsafe { std::mem::transmute_copy(&address) };
+        let mut flags = libc::ifreq {
+            ifr_name: request.ifr_name,
+            // SAFETY: all zeroes is a valid union value; SIOCGIFFLAGS fills ifru_flags.
+            ifr_ifru: unsafe { std::mem::zeroed() },
         };
-        if !addresses.contains(&address) {
+        // SAFETY: SIOCGIFFLAGS reads the name and writes the flags of `flags`, which it owns.
+        let asked = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut flags) };
+        // SAFETY: filled by the call above when it succeeded.
+        let up = asked == 0
+            && (unsafe { flags.ifr_ifru.ifru_flags } & libc::IFF_UP as libc::c_short) != 0;
+        let address = Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
+        if up && !addresses.contains(&address) {
             addresses.push(address);
         }
     }
-    // SAFETY: `list` came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(list) };
     Ok(addresses)
 }
 
