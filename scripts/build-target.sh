@@ -8,8 +8,8 @@
 #   scripts/build-target.sh x86_64|aarch64|armv7|mipsel|mips
 #
 # BUILDER=cross   cross-rs in a container (needs docker or podman, and `cargo install cross`)
-# BUILDER=native  no containers: rustup's std + rust-lld for x86_64 and aarch64; cargo-zigbuild
-#                 with zig 0.14.1 and nightly -Zbuild-std for armv7 and MIPS (`make tools`)
+# BUILDER=native  no containers: cargo-zigbuild with zig 0.14.1 (`make tools`), with rustup's
+#                 std for x86_64 and aarch64 and nightly -Zbuild-std for armv7 and MIPS
 # BUILDER=auto    (default) cross when a container engine answers, otherwise native
 #
 # MIPS has no prebuilt std since Rust 1.72, so std is built from source with the nightly
@@ -84,9 +84,12 @@ cargo_build() {
         if [ "$std" = prebuilt ]; then
             rustup target list --installed 2>/dev/null | grep -qx "$triple" ||
                 die "Rust's std for $triple is missing: rustup target add $triple (or: make tools)"
-            # rust-lld ships with rustup's toolchains and links musl without a target C toolchain.
-            export "CARGO_TARGET_${triple_var}_LINKER=rust-lld"
-            cargo build --release --locked --target "$triple" "$@"
+            # ring (under rustls, for HTTPS) compiles C for the target: zig is its C compiler
+            # and the linker, as for the other targets.
+            PATH=$tools_dir/venv/bin:$PATH
+            command -v cargo-zigbuild >/dev/null 2>&1 ||
+                die "cargo-zigbuild is missing: make tools (installs cargo-zigbuild and ziglang 0.14.1 from PyPI into .tools/)"
+            cargo zigbuild --release --locked --target "$triple" "$@"
         else
             rustup run "$nightly" rustc --version >/dev/null 2>&1 ||
                 die "the Rust toolchain $nightly is missing: make tools (or: rustup toolchain install $nightly --profile minimal --component rust-src,llvm-tools)"
