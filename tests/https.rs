@@ -132,6 +132,65 @@ mod tls {
     }
 
     #[test]
+    fn check_reports_the_https_set_up_without_secrets() {
+        let own = support::run_streampump(
+            &[
+                "--check",
+                "--tls-names",
+                "cams.lan",
+                "--state-dir",
+                "/var/lib/cams",
+            ],
+            &[],
+        );
+        assert!(own.status.success());
+        let said = String::from_utf8_lossy(&own.stderr);
+        assert!(said.contains("HTTPS: on 0.0.0.0:19443"), "{said}");
+        assert!(
+            said.contains("own authority /var/lib/cams/ca.crt"),
+            "{said}"
+        );
+        assert!(said.contains("cams.lan"), "{said}");
+        let printed = String::from_utf8_lossy(&own.stdout);
+        assert!(printed
+            .lines()
+            .any(|line| line == "--tls-listen 0.0.0.0:19443"));
+        assert!(printed.lines().any(|line| line == "--tls-names cams.lan"));
+
+        let dir = scratch_dir("https-check");
+        let key = dir.join("key.pem");
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let given = support::run_streampump(
+            &[
+                "--check",
+                "--tls-cert",
+                "/etc/ssl/cams.pem",
+                "--tls-key",
+                key.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(given.status.success());
+        let said = String::from_utf8_lossy(&given.stderr);
+        assert!(
+            said.contains("the given certificate /etc/ssl/cams.pem"),
+            "{said}"
+        );
+        let everything = format!("{said}{}", String::from_utf8_lossy(&given.stdout));
+        assert!(
+            !everything.contains("c2VjcmV0"),
+            "the key's content never shows"
+        );
+        let off = support::run_streampump(&["--check", "--tls-listen", "off"], &[]);
+        assert_eq!(String::from_utf8_lossy(&off.stderr).trim(), "HTTPS: off");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn push_snapshot_and_stream_over_https() {
         let relay = https_relay(&[]);
         let ca = authority(&relay);
