@@ -1,10 +1,10 @@
 # streampump — the front door. `make help` lists the targets.
 
 CARGO ?= cargo
-# Debian packages the tests drive as real clients: ffmpeg, zbarimg (reads the QR codes back),
-# script (a terminal for the start-up QR code).
-TEST_TOOLS := ffmpeg ffprobe zbarimg script
-TEST_PACKAGES := ffmpeg zbar-tools bsdutils
+# Debian packages the tests drive as real clients: ffmpeg, curl, zbarimg (reads the QR codes
+# back), script (a terminal for the start-up QR code).
+TEST_TOOLS := ffmpeg ffprobe curl zbarimg script
+TEST_PACKAGES := ffmpeg curl zbar-tools bsdutils
 
 # The parser of Prometheus's Python client, for the metrics test.
 PROMETHEUS_CLIENT := 0.21.1
@@ -26,10 +26,13 @@ RUNNER_aarch64 := qemu-aarch64
 RUNNER_armv7 := qemu-arm
 RUNNER_mipsel := qemu-mipsel
 RUNNER_mips := qemu-mips
-# Stripped size budget for the MIPS binaries (the plain build), in bytes. It was 408,000 before
-# the memory budget and the JPEG walk, the QR codes with the start-up URLs, and managed phones
-# (settings, health, events); what each costs is in docs/figures.md.
+# Stripped size budget for the plain MIPS binaries (streampump, no HTTPS), in bytes. It was
+# 408,000 before the memory budget and the JPEG walk, the QR codes with the start-up URLs, and
+# managed phones (settings, health, events); what each costs is in docs/figures.md.
 MIPS_BUDGET := 530000
+# Stripped size budget for the MIPS binaries with HTTPS (streampump-tls), in bytes: measured
+# with rustls (ring, TLS 1.3 only) and rcgen, plus a margin (see docs/https.md).
+MIPS_TLS_BUDGET := 1160000
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 PREFIX ?= /usr/local
@@ -38,7 +41,7 @@ SYSCONFDIR ?= /etc
 SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 
-.PHONY: help all build run test test-deps bench-deps lint fmt clippy shellcheck bench bench-baseline clean fuzz abuse flood-mipsel soak \
+.PHONY: help all build run test test-deps bench-deps bench-https lint fmt clippy shellcheck bench bench-baseline clean fuzz abuse flood-mipsel soak \
 	tools cross size dist dist-pi dist-pi32 $(addprefix dist-,$(CROSS_TARGETS)) install uninstall init-checks openwrt-check systemd-check \
 	e2e e2e-deps screenshots \
 	$(CROSS_TARGETS) $(addprefix smoke-,$(CROSS_TARGETS)) smoke
@@ -49,6 +52,7 @@ help:
 	@echo "make test      unit and integration tests (installs ffmpeg when run as root, prometheus_client from PyPI)"
 	@echo "make lint      rustfmt, clippy and shellcheck"
 	@echo "make bench     streampump vs the reference Go server under loadgen (BENCH_SECONDS=15)"
+	@echo "make bench-https  HTTPS against HTTP on one relay: 10 phones at 15 fps, 60 KB frames"
 	@echo "make bench-baseline BENCH_BASELINE=COMMIT"
 	@echo "               the working tree vs the relay built at COMMIT (e.g. HEAD~1), 10x10 and 2x100,"
 	@echo "               BENCH_ROUNDS=3 alternating rounds, medians in bench-results/baseline.md; no Go"
@@ -67,7 +71,8 @@ help:
 	@echo "make cross     all five of them"
 	@echo "make smoke-NAME  build NAME, run it under qemu-user, push a frame and read it back"
 	@echo "make smoke     smoke-test all five"
-	@echo "make size      table of stripped sizes per target (mips and mipsel must be <= $(MIPS_BUDGET) bytes)"
+	@echo "make size      table of stripped sizes per target (mips and mipsel must be <= $(MIPS_BUDGET) bytes,"
+	@echo "               their streampump-tls <= $(MIPS_TLS_BUDGET) bytes)"
 	@echo "make dist      target/dist/streampump-$(VERSION)-NAME.tar.gz for each target, plus SHA256SUMS"
 	@echo "make dist-pi | dist-pi32 | dist-mipsel | dist-mips | dist-NAME"
 	@echo "               one box's tarball (Pi with a 64-bit OS, 32-bit Pi OS, MT7621/MT76x8 routers, ath79)"
@@ -114,7 +119,7 @@ clippy:
 
 shellcheck:
 	@command -v shellcheck >/dev/null 2>&1 || { echo "error: shellcheck not found: install Debian's shellcheck package" >&2; exit 1; }
-	shellcheck bench/run.sh .ci/run scripts/*.sh openwrt/test/run.sh init/test/check-unit.sh
+	shellcheck bench/run.sh bench/https.sh .ci/run scripts/*.sh openwrt/test/run.sh init/test/check-unit.sh
 	shellcheck -x -P openwrt/test/stubs openwrt/streampump/files/streampump.init openwrt/test/stubs/rc.common openwrt/test/stubs/*.sh
 
 # The OpenWrt init script run under busybox sh against stand-ins for procd and UCI, and the
@@ -133,6 +138,10 @@ systemd-check:
 # With BENCH_BASELINE=COMMIT, the working tree against the relay at COMMIT instead (no Go).
 bench: bench-deps
 	bash bench/run.sh
+
+# HTTPS against HTTP on one relay, alternating rounds (bench/https.sh; no Go needed).
+bench-https:
+	bash bench/https.sh
 
 # The working tree against the relay built at BENCH_BASELINE, in BENCH_ROUNDS alternating rounds.
 bench-baseline:
@@ -168,13 +177,13 @@ e2e: e2e-deps build
 	cd e2e && STREAMPUMP_BIN=$(CURDIR)/target/release/streampump CHROMIUM=$(CHROMIUM) npm test
 
 e2e-deps:
-	@missing=""; for tool in $(CHROMIUM) ffmpeg ffprobe curl zbarimg; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	@missing=""; for tool in $(CHROMIUM) ffmpeg ffprobe curl zbarimg certutil; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing Debian's chromium, ffmpeg, curl and zbar-tools for the browser tests (missing:$$missing)"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg curl zbar-tools >/dev/null || exit 1; \
+			echo "installing Debian's chromium, ffmpeg, curl, zbar-tools and libnss3-tools for the browser tests (missing:$$missing)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg curl zbar-tools libnss3-tools >/dev/null || exit 1; \
 		else \
-			echo "error: make e2e needs$$missing: sudo apt-get install chromium ffmpeg curl zbar-tools" >&2; \
+			echo "error: make e2e needs$$missing: sudo apt-get install chromium ffmpeg curl zbar-tools libnss3-tools" >&2; \
 			exit 1; \
 		fi; \
 	fi
@@ -206,14 +215,21 @@ $(CROSS_TARGETS):
 
 cross: $(CROSS_TARGETS)
 
+# Every binary is smoke-tested with HTTPS where it has it: mips and mipsel build a plain
+# streampump and a streampump-tls, the others one binary with TLS.
 $(addprefix smoke-,$(CROSS_TARGETS)): smoke-%: %
-	python3 scripts/smoke.py target/cross/$*/streampump $(RUNNER_$*)
+	@if [ -f target/cross/$*/streampump-tls ]; then \
+		python3 scripts/smoke.py target/cross/$*/streampump $(RUNNER_$*) && \
+		python3 scripts/smoke.py --tls target/cross/$*/streampump-tls $(RUNNER_$*); \
+	else \
+		python3 scripts/smoke.py --tls target/cross/$*/streampump $(RUNNER_$*); \
+	fi
 
 smoke: $(addprefix smoke-,$(CROSS_TARGETS))
 
 # Sizes of whatever is in target/cross; `make cross size` to rebuild everything first.
 size:
-	@bash scripts/size-table.sh $(MIPS_BUDGET) $(CROSS_TARGETS)
+	@bash scripts/size-table.sh $(MIPS_BUDGET) $(MIPS_TLS_BUDGET) $(CROSS_TARGETS)
 
 # Every tarball, or one box's: `make dist-pi`, `make dist-mipsel` (any NAME of CROSS_TARGETS), or
 # `make dist CROSS_TARGETS="aarch64 mipsel"`. The tools are checked before anything is built, so

@@ -13,10 +13,14 @@ use std::path::Path;
 mod minify;
 
 const PAGES: [&str; 2] = ["push.html", "index.html"];
+/// The HTTPS set-up page, only in a build with HTTPS (the `tls` feature).
+const TLS_PAGES: [&str; 1] = ["https.html"];
 
 fn main() -> Result<(), Box<dyn Error>> {
     let out_dir = std::env::var_os("OUT_DIR").ok_or("cargo did not set OUT_DIR")?;
-    for page in PAGES {
+    let with_tls = std::env::var_os("CARGO_FEATURE_TLS").is_some();
+    let tls_pages = if with_tls { &TLS_PAGES[..] } else { &[] };
+    for page in PAGES.iter().chain(tls_pages) {
         let source = Path::new("assets").join(page);
         println!("cargo:rerun-if-changed={}", source.display());
         let html = fs::read_to_string(&source).map_err(|e| format!("{}: {e}", source.display()))?;

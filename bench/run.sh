@@ -315,7 +315,7 @@ scenario() {
     local ok=1
 
     start_server streampump "$RELAY_PORT" "$RUNS_DIR/$name-streampump.log" \
-        "$RELAY_BIN" --listen "127.0.0.1:$RELAY_PORT" "$@"
+        "$RELAY_BIN" --listen "127.0.0.1:$RELAY_PORT" --tls-listen off "$@"
     run_loadgen streampump "$name" "$RELAY_PORT" "$SERVER_PID" "${load[@]}" || ok=0
     stop_server
 
@@ -376,11 +376,11 @@ auth_comparison() {
     local credentials=(--push-token bench-push-token --view-login bench:bench-view-pass)
     for round in $(seq 1 "$rounds"); do
         start_server streampump "$RELAY_PORT" "$RUNS_DIR/auth-open-$round.log" \
-            "$RELAY_BIN" --listen "127.0.0.1:$RELAY_PORT"
+            "$RELAY_BIN" --listen "127.0.0.1:$RELAY_PORT" --tls-listen off
         run_loadgen "open-$round" auth "$RELAY_PORT" "$SERVER_PID" "${load[@]}" || ok=0
         stop_server
         start_server streampump "$RELAY_PORT" "$RUNS_DIR/auth-protected-$round.log" \
-            "$RELAY_BIN" --listen "127.0.0.1:$RELAY_PORT" "${secrets[@]}"
+            "$RELAY_BIN" --listen "127.0.0.1:$RELAY_PORT" --tls-listen off "${secrets[@]}"
         run_loadgen "protected-$round" auth "$RELAY_PORT" "$SERVER_PID" "${load[@]}" \
             "${credentials[@]}" || ok=0
         stop_server

@@ -77,7 +77,8 @@ class Relay {
   }
 
   async start() {
-    this.process = spawn(RELAY, ['--listen', `${this.bind}:${this.port}`, ...this.args], {
+    const tls = this.args.includes('--tls-listen') ? [] : ['--tls-listen', 'off'];
+    this.process = spawn(RELAY, ['--listen', `${this.bind}:${this.port}`, ...tls, ...this.args], {
       env: { ...process.env, RUST_LOG: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

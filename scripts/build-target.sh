@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Builds the static release binary for one router or board family and leaves it, stripped,
 # in target/cross/NAME/streampump. Called by `make NAME`; see docs/cross-builds.md.
+# x86_64, aarch64 and armv7 are built with HTTPS (the default `tls` feature). mips and mipsel
+# get two binaries: streampump without TLS (--no-default-features; routers with 8 MB of flash
+# and the MIPS size budget) and streampump-tls with it.
 #
 #   scripts/build-target.sh x86_64|aarch64|armv7|mipsel|mips
 #   scripts/build-target.sh --check NAME...   only checks that the tools for NAME... are there,
 #                                             and names the one command that brings them
 #
 # BUILDER=cross   cross-rs in a container (needs docker or podman, and `cargo install cross`)
-# BUILDER=native  no containers: rustup's std + rust-lld for x86_64 and aarch64; cargo-zigbuild
-#                 with zig 0.14.1 and nightly -Zbuild-std for armv7 and MIPS (`make tools`)
+# BUILDER=native  no containers: cargo-zigbuild with zig 0.14.1 (`make tools`), with rustup's
+#                 std for x86_64 and aarch64 and nightly -Zbuild-std for armv7 and MIPS
 # BUILDER=auto    (default) cross when a container engine answers, otherwise native
 #
 # MIPS has no prebuilt std since Rust 1.72, so std is built from source with the nightly
@@ -69,11 +72,12 @@ missing_native_tools() {
             [ -d "$sysroot/lib/rustlib/src/rust/library" ] ||
                 echo "rust-src for $nightly: rustup component add rust-src --toolchain $nightly"
         fi
-        PATH=$tools_dir/venv/bin:$PATH command -v cargo-zigbuild >/dev/null 2>&1 ||
-            echo "cargo-zigbuild in $tools_dir (from PyPI)"
-        PATH=$tools_dir/venv/bin:$PATH python3 -m ziglang version 2>/dev/null | grep -qx '0\.14\.1' ||
-            echo "zig 0.14.1 in $tools_dir (0.15 builds MIPS binaries that crash, 0.17 fails to link)"
     fi
+    # Every target links with zig, which also compiles ring's C (HTTPS).
+    PATH=$tools_dir/venv/bin:$PATH command -v cargo-zigbuild >/dev/null 2>&1 ||
+        echo "cargo-zigbuild in $tools_dir (from PyPI)"
+    PATH=$tools_dir/venv/bin:$PATH python3 -m ziglang version 2>/dev/null | grep -qx '0\.14\.1' ||
+        echo "zig 0.14.1 in $tools_dir (0.15 builds MIPS binaries that crash, 0.17 fails to link)"
     [ -n "$(strip_tool)" ] ||
         echo "llvm-strip: rustup component add llvm-tools --toolchain $nightly"
 }
@@ -130,45 +134,62 @@ build_std_args=("-Zbuild-std=std,panic_unwind" -Zbuild-std-features=optimize_for
 source_rustflags="-C relocation-model=static -Z location-detail=none -Z fmt-debug=none"
 
 
-case "$builder" in
-cross)
-    command -v cross >/dev/null 2>&1 ||
-        die "BUILDER=cross needs cross-rs: cargo install cross --version 0.2.5 --locked"
-    export CROSS_CONFIG=$PWD/cross.toml
-    if [ "$std" = source ]; then
-        # cross 0.2.5 only knows `build-std = true`; the crate list and features go here.
-        # link-self-contained=no: the image's own musl start files, not rustc's (cross #1416).
-        export "CARGO_TARGET_${triple_var}_RUSTFLAGS=$source_rustflags -C link-self-contained=no"
-        cross "+$nightly" build --release --locked --target "$triple" "${build_std_args[@]}"
-    else
-        cross build --release --locked --target "$triple"
-    fi
-    ;;
-native)
-    problems=$(missing_native_tools)
-    [ -z "$problems" ] || die "$(printf 'missing for %s:\n%s\nRun: make tools' "$name" "$problems")"
-    if [ "$std" = prebuilt ]; then
-        # rust-lld ships with rustup's toolchains and links musl without a target C toolchain.
-        export "CARGO_TARGET_${triple_var}_LINKER=rust-lld"
-        cargo build --release --locked --target "$triple"
-    else
+# Builds target/$triple/release/streampump with the given extra cargo arguments.
+cargo_build() {
+    case "$builder" in
+    cross)
+        command -v cross >/dev/null 2>&1 ||
+            die "BUILDER=cross needs cross-rs: cargo install cross --version 0.2.5 --locked"
+        export CROSS_CONFIG=$PWD/cross.toml
+        if [ "$std" = source ]; then
+            # cross 0.2.5 only knows `build-std = true`; the crate list and features go here.
+            # link-self-contained=no: the image's own musl start files, not rustc's (cross #1416).
+            export "CARGO_TARGET_${triple_var}_RUSTFLAGS=$source_rustflags -C link-self-contained=no"
+            cross "+$nightly" build --release --locked --target "$triple" "${build_std_args[@]}" "$@"
+        else
+            cross build --release --locked --target "$triple" "$@"
+        fi
+        ;;
+    native)
+        problems=$(missing_native_tools)
+        [ -z "$problems" ] || die "$(printf 'missing for %s:\n%s\nRun: make tools' "$name" "$problems")"
+        # ring (under rustls, for HTTPS) compiles C for the target: zig is its C compiler and
+        # the linker for every target.
         PATH=$tools_dir/venv/bin:$PATH
-        flags=$source_rustflags
-        # zig brings its own musl start files; rustc's copies are not there for armv7.
-        [ "$name" = armv7 ] && flags="$flags -C link-self-contained=no"
-        # zig is handed rustc's (empty) library directory for this target and says so; harmless.
-        flags="$flags -A linker-messages"
-        export "CARGO_TARGET_${triple_var}_RUSTFLAGS=$flags"
-        cargo "+$nightly" zigbuild --release --locked --target "$triple" "${build_std_args[@]}"
-    fi
-    ;;
-*) die "BUILDER must be auto, cross or native, not '$builder'" ;;
-esac
+        if [ "$std" = prebuilt ]; then
+            cargo zigbuild --release --locked --target "$triple" "$@"
+        else
+            flags=$source_rustflags
+            # zig brings its own musl start files; rustc's copies are not there for armv7.
+            [ "$name" = armv7 ] && flags="$flags -C link-self-contained=no"
+            # zig is handed rustc's (empty) library directory for this target and says so; harmless.
+            flags="$flags -A linker-messages"
+            export "CARGO_TARGET_${triple_var}_RUSTFLAGS=$flags"
+            cargo "+$nightly" zigbuild --release --locked --target "$triple" "${build_std_args[@]}" "$@"
+        fi
+        ;;
+    *) die "BUILDER must be auto, cross or native, not '$builder'" ;;
+    esac
+}
 
 strip=$(strip_tool)
 [ -n "$strip" ] ||
     die "llvm-strip is missing: rustup component add llvm-tools --toolchain $nightly (or: make tools)"
 
 mkdir -p "$out_dir"
-"$strip" --strip-all -o "$out_dir/streampump" "target/$triple/release/streampump"
-echo "$out_dir/streampump: $(wc -c <"$out_dir/streampump") bytes ($triple, $builder build)"
+# Builds one variant and leaves it, stripped, as $out_dir/$1.
+variant() {
+    local binary=$1
+    shift
+    cargo_build "$@"
+    "$strip" --strip-all -o "$out_dir/$binary" "target/$triple/release/streampump"
+    echo "$out_dir/$binary: $(wc -c <"$out_dir/$binary") bytes ($triple, $builder build${*:+, $*})"
+}
+
+case "$name" in
+mips | mipsel)
+    variant streampump --no-default-features
+    variant streampump-tls
+    ;;
+*) variant streampump ;;
+esac

@@ -26,6 +26,10 @@ for name in "$@"; do
     root=streampump-$version-$name
     dir=$stage/$root
     install -D -m 0755 "$binary" "$dir/streampump"
+    # mips and mipsel: the HTTPS build beside the plain one (see scripts/build-target.sh).
+    if [ -f "target/cross/$name/streampump-tls" ]; then
+        install -D -m 0755 "target/cross/$name/streampump-tls" "$dir/streampump-tls"
+    fi
     # The README and the pages it links, so that its links work in the unpacked tarball.
     for doc in README.md LICENSE RELIABILITY.md BENCHMARKS.md docs/*.md docs/img/*.png; do
         install -D -m 0644 "$doc" "$dir/$doc"

@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """Smoke test for one cross-built streampump binary, run under qemu-user on this machine.
 
-Usage: smoke.py BINARY [RUNNER...]   e.g.  smoke.py target/cross/mipsel/streampump qemu-mipsel
+Usage: smoke.py [--tls] BINARY [RUNNER...]   e.g.  smoke.py target/cross/mipsel/streampump qemu-mipsel
+
+With --tls the binary's HTTPS port is tested too, with curl as the client: the handshake
+verified against the relay's own authority from its state directory (`curl --cacert`, never
+-k), a certificate that names the address and the name used, a push, a snapshot and a stream
+over HTTPS.
 
 Why it exists: a binary for a router is only worth shipping if it starts and relays frames on
 that architecture. Big-endian MIPS, 32-bit pointers and soft float are where a port breaks, so
@@ -14,6 +19,8 @@ a 32-bit address space (a relay that allocates by declared length dies there). I
 
 import json
 import os
+import shutil
+import tempfile
 import re
 import socket
 import struct
@@ -150,7 +157,79 @@ def huge_declared_bodies(port, count):
         fail(f"{len(wrong)} of {count} huge-body requests were answered wrongly, e.g. {wrong[:3]}")
 
 
+def curl(ca, url, *extra):
+    """curl trusting `ca` only; (exit code, stdout bytes, stderr text)."""
+    done = subprocess.run(["curl", "-sS", "--max-time", "15", "--cacert", ca, *extra, url],
+                          capture_output=True, timeout=60)
+    return done.returncode, done.stdout, done.stderr.decode("utf-8", "replace")
+
+
+def smoke_tls(binary, runner):
+    """HTTPS: the relay's own authority, a handshake, a push, a snapshot and a stream."""
+    if shutil.which("curl") is None:
+        fail("the HTTPS smoke test needs curl (Debian's curl package)")
+    state = tempfile.mkdtemp(prefix="streampump-smoke-")
+    port, tls_port = free_port(), free_port()
+    relay = subprocess.Popen(runner + [binary, "--listen", f"127.0.0.1:{port}",
+                                       "--tls-listen", f"127.0.0.1:{tls_port}",
+                                       "--tls-names", "smoke.test", "--state-dir", state],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    ca = os.path.join(state, "ca.crt")
+    https = f"https://127.0.0.1:{tls_port}"
+    named = ["--resolve", f"smoke.test:{tls_port}:127.0.0.1"]
+    try:
+        deadline = time.monotonic() + TIMEOUT_SECONDS * 3  # key generation is slow under qemu
+        while True:
+            if os.path.exists(ca) and curl(ca, https + "/healthz")[0] == 0:
+                break
+            if relay.poll() is not None or time.monotonic() > deadline:
+                fail("the relay did not answer /healthz over HTTPS")
+            time.sleep(0.3)
+        # The certificate names the address used and the --tls-names name: curl verifies both.
+        for url, extra in [(https + "/healthz", []),
+                           (f"https://smoke.test:{tls_port}/healthz", named)]:
+            code, body, errors = curl(ca, url, *extra)
+            if code != 0 or body != b"ok":
+                fail(f"{url} over HTTPS: curl {code}: {errors.strip()}")
+        frame = jpeg(640, 480, 0x33, 60000)
+        frame_file = os.path.join(state, "frame.jpg")
+        with open(frame_file, "wb") as out:
+            out.write(frame)
+        code, body, errors = curl(ca, https + "/pump_push/tls_cam", "--fail",
+                                  "-H", "Content-Type: image/jpeg",
+                                  "--data-binary", "@" + frame_file)
+        if code != 0:
+            fail(f"push over HTTPS: curl {code}: {errors.strip()} {body!r}")
+        code, snapshot, errors = curl(ca, https + "/snapshot.jpg?device_id=tls_cam", "--fail")
+        if code != 0 or snapshot != frame:
+            fail(f"snapshot over HTTPS: curl {code}, {len(snapshot)} bytes: {errors.strip()}")
+        # The stream has no end: curl stops at --max-time (exit 28) with what it read.
+        code, stream, errors = curl(ca, https + "/live.mjpeg?device_id=tls_cam",
+                                    "--max-time", "5")
+        if code not in (0, 28) or frame not in stream:
+            fail(f"stream over HTTPS: curl {code}, {len(stream)} bytes: {errors.strip()}")
+        code, _, _ = curl(os.devnull, https + "/healthz")
+        if code == 0:
+            fail("curl accepted the certificate without the relay's authority")
+    finally:
+        relay.terminate()
+        try:
+            output = relay.communicate(timeout=TIMEOUT_SECONDS)[0]
+        except subprocess.TimeoutExpired:
+            relay.kill()
+            output = relay.communicate()[0]
+        shutil.rmtree(state, ignore_errors=True)
+    log = output.decode("utf-8", "replace")
+    if "panicked" in log:
+        fail(f"the relay panicked:\n{log}")
+    print("smoke: OK: HTTPS handshake verified against the relay's own authority for "
+          "127.0.0.1 and smoke.test; push, snapshot and stream over HTTPS byte for byte")
+
+
 def main():
+    with_tls = len(sys.argv) > 1 and sys.argv[1] == "--tls"
+    if with_tls:
+        del sys.argv[1]
     if len(sys.argv) < 2:
         fail("usage: smoke.py BINARY [RUNNER...]")
     binary, runner = sys.argv[1], sys.argv[2:]
@@ -170,7 +249,7 @@ def main():
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    relay = subprocess.Popen(runner + [binary, "--listen", f"127.0.0.1:{port}"],
+    relay = subprocess.Popen(runner + [binary, "--listen", f"127.0.0.1:{port}", "--tls-listen", "off"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + TIMEOUT_SECONDS
@@ -236,6 +315,8 @@ def main():
         fail(f"the relay panicked:\n{log}")
     print("smoke: OK: push, snapshot, live stream and status agree byte for byte; 200 requests "
           "declaring 256 MiB and 1 TiB bodies answered for what they are")
+    if with_tls:
+        smoke_tls(binary, runner)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,12 @@ use std::io::{IsTerminal, Write};
 use crate::config::Config;
 use crate::host_addresses;
 use crate::qr::{self, QrCode};
-use crate::web::phone_links::{self, PushToken};
+use crate::web::phone_links::{self, HttpsPort, PushToken};
 
 /// Logs the URLs for a relay configured with `config`, its `listen` the address actually
-/// bound; prints the phone's as a QR code too when standard error is a terminal.
-pub fn announce(config: &Config) {
+/// bound, and serving HTTPS on `https` if any; prints the phone's as a QR code too when
+/// standard error is a terminal.
+pub fn announce(config: &Config, https: Option<HttpsPort>) {
     let listening = config.listen;
     let port = listening.port();
     if let Some(why) = phone_links::unreachable_reason(listening) {
@@ -33,9 +34,14 @@ pub fn announce(config: &Config) {
     let mut first_phone_url = None;
     for host in &hosts {
         let host = phone_links::url_host(*host);
-        let origin = phone_links::phone_origin(Some(port), config);
+        let origin = phone_links::phone_origin(Some(port), https);
         let phone = phone_links::link(origin, &host, &phone_path);
-        log::info!("dashboard: http://{host}:{port}/  phone: {phone}");
+        match phone_links::setup_link(&host, Some(port), https) {
+            Some(setup) => {
+                log::info!("dashboard: http://{host}:{port}/  phone: {phone}  certificate: {setup}")
+            }
+            None => log::info!("dashboard: http://{host}:{port}/  phone: {phone}"),
+        }
         first_phone_url.get_or_insert(phone);
     }
     if config.access.push_is_protected() {

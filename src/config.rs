@@ -9,6 +9,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
@@ -35,6 +36,11 @@ pub mod defaults {
     pub const PUSH_TIMEOUT: &str = "60s";
     pub const BATTERY_LOW: u8 = 20;
     pub const EVENT_TIMEOUT: &str = "10s";
+    /// HTTPS is on by default where it is built in.
+    #[cfg(feature = "tls")]
+    pub const TLS_LISTEN: &str = "0.0.0.0:19443";
+    #[cfg(not(feature = "tls"))]
+    pub const TLS_LISTEN: &str = "off";
 }
 
 /// The memory budget must hold at least this many of the largest frames: one kept and one
@@ -167,6 +173,39 @@ pub struct Args {
     /// [STREAMPUMP_EVENT_TIMEOUT] (default 10s)
     #[argh(option)]
     pub event_timeout: Option<String>,
+    #[cfg_attr(
+        feature = "tls",
+        doc = "address and port for HTTPS, or off [STREAMPUMP_TLS_LISTEN] (default 0.0.0.0:19443)"
+    )]
+    #[cfg_attr(
+        not(feature = "tls"),
+        doc = "HTTPS: only off, in a build without TLS [STREAMPUMP_TLS_LISTEN] (default off)"
+    )]
+    #[argh(option)]
+    pub tls_listen: Option<String>,
+
+    /// PEM certificate chain for HTTPS instead of the relay's own authority; re-read when it
+    /// changes [STREAMPUMP_TLS_CERT]
+    #[cfg(feature = "tls")]
+    #[argh(option)]
+    pub tls_cert: Option<String>,
+
+    /// PEM private key for --tls-cert [STREAMPUMP_TLS_KEY]
+    #[cfg(feature = "tls")]
+    #[argh(option)]
+    pub tls_key: Option<String>,
+
+    /// extra names for the own certificate: comma-separated DNS names or IP addresses
+    /// [STREAMPUMP_TLS_NAMES]
+    #[cfg(feature = "tls")]
+    #[argh(option)]
+    pub tls_names: Option<String>,
+
+    /// file of extra names for the own certificate, one per line; re-read when it changes
+    /// [STREAMPUMP_TLS_NAMES_FILE]
+    #[cfg(feature = "tls")]
+    #[argh(option)]
+    pub tls_names_file: Option<String>,
 
     /// check the settings, print them and exit (status 2 with the reason if one is invalid)
     #[argh(switch)]
@@ -200,6 +239,19 @@ pub struct Config {
     pub on_event: Option<String>,
     pub battery_low: u8,
     pub event_timeout: Duration,
+    pub tls: TlsSettings,
+}
+
+/// HTTPS: where it listens and where its certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsSettings {
+    /// `None`: `--tls-listen off`.
+    pub listen: Option<SocketAddr>,
+    /// `--tls-cert` and `--tls-key`; `None`: the relay's own authority issues it.
+    pub given: Option<(PathBuf, PathBuf)>,
+    /// `--tls-names`, for the own certificate.
+    pub names: Vec<String>,
+    pub names_file: Option<PathBuf>,
 }
 
 /// The settings as flags, one per line: what `--check` prints, and a command line that gives
@@ -248,6 +300,29 @@ impl fmt::Display for Config {
         }
         writeln!(f, "--battery-low {}", self.battery_low)?;
         writeln!(f, "--event-timeout {}", Seconds(self.event_timeout))?;
+        let tls = &self.tls;
+        match tls.listen {
+            None => writeln!(f, "--tls-listen off")?,
+            Some(address) => writeln!(f, "--tls-listen {address}")?,
+        }
+        #[cfg(feature = "tls")]
+        if let Some((cert, key)) = &tls.given {
+            // Paths only: the key's content never leaves its file.
+            writeln!(
+                f,
+                "--tls-cert {}\n--tls-key {}",
+                cert.display(),
+                key.display()
+            )?;
+        }
+        #[cfg(feature = "tls")]
+        if !tls.names.is_empty() {
+            writeln!(f, "--tls-names {}", tls.names.join(","))?;
+        }
+        #[cfg(feature = "tls")]
+        if let Some(file) = &tls.names_file {
+            writeln!(f, "--tls-names-file {}", file.display())?;
+        }
         Ok(())
     }
 }
@@ -418,8 +493,125 @@ impl Config {
                 Some(path) => StateDir::new(path.trim()),
                 None => StateDir::default_from(env),
             },
+            tls: tls_settings(args, env)?,
         })
     }
+
+    /// How HTTPS is set up, in words, for `--check`.
+    #[cfg(not(feature = "tls"))]
+    pub fn tls_summary(&self) -> String {
+        "HTTPS: not in this build (built without the tls feature)".to_string()
+    }
+
+    /// How HTTPS is set up, in words, for `--check` (no secret: paths and names only).
+    #[cfg(feature = "tls")]
+    pub fn tls_summary(&self) -> String {
+        let Some(address) = self.tls.listen else {
+            return "HTTPS: off".to_string();
+        };
+        let certificate = match &self.tls.given {
+            Some((cert, key)) => format!(
+                "the given certificate {} and key {}, re-read when they change",
+                cert.display(),
+                key.display()
+            ),
+            None => {
+                let mut extra = self.tls.names.join(", ");
+                if let Some(file) = &self.tls.names_file {
+                    if !extra.is_empty() {
+                        extra.push_str(", ");
+                    }
+                    extra.push_str(&format!("the names in {}", file.display()));
+                }
+                format!(
+                    "the relay's own authority {}, naming this host's addresses, its name, \
+                     NAME.local and localhost{}{}",
+                    self.state_dir.file("ca.crt").display(),
+                    if extra.is_empty() { "" } else { ", " },
+                    extra
+                )
+            }
+        };
+        format!("HTTPS: on {address}, certificate from {certificate}")
+    }
+}
+
+/// `--tls-listen`, and with the `tls` feature `--tls-cert`, `--tls-key`, `--tls-names`,
+/// `--tls-names-file`.
+fn tls_settings(
+    args: &Args,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<TlsSettings, ConfigError> {
+    let given = |flag: &'static str, value: &Option<String>| {
+        value
+            .clone()
+            .or_else(|| env(&env_name(flag)))
+            .map(|text| text.trim().to_string())
+            .filter(|text| !text.is_empty())
+    };
+    let listen_setting = Setting {
+        flag: "tls-listen",
+        raw: given("tls-listen", &args.tls_listen)
+            .unwrap_or_else(|| defaults::TLS_LISTEN.to_string()),
+    };
+    if listen_setting.raw.eq_ignore_ascii_case("off") {
+        return Ok(TlsSettings::default());
+    }
+    if cfg!(not(feature = "tls")) {
+        return Err(listen_setting.error(
+            "this build has no HTTPS (built without the tls feature); use off, or the \
+             streampump-tls binary",
+        ));
+    }
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+    let mut settings = TlsSettings {
+        listen: Some(listen_setting.socket_addr()?),
+        ..TlsSettings::default()
+    };
+    #[cfg(feature = "tls")]
+    {
+        settings.given = match (
+            given("tls-cert", &args.tls_cert),
+            given("tls-key", &args.tls_key),
+        ) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+            (Some(cert), None) => {
+                return Err(ConfigError {
+                    flag: "tls-key",
+                    value: None,
+                    reason: format!("--tls-cert {cert} needs its key"),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError {
+                    flag: "tls-cert",
+                    value: None,
+                    reason: "--tls-key needs its certificate".into(),
+                })
+            }
+        };
+        if let Some(raw) = given("tls-names", &args.tls_names) {
+            for name in raw
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+            {
+                if !crate::text::host_name::is_certificate_name(name) {
+                    return Err(ConfigError {
+                        flag: "tls-names",
+                        value: Some(raw.clone()),
+                        reason: format!("{} is not a DNS name or an IP address", Quoted(name)),
+                    });
+                }
+                if !settings.names.iter().any(|known| known == name) {
+                    settings.names.push(name.to_string());
+                }
+            }
+        }
+        settings.names_file = given("tls-names-file", &args.tls_names_file).map(PathBuf::from);
+    }
+    Ok(settings)
 }
 
 /// The credentials from flags, environment and the device tokens file.

@@ -5,21 +5,52 @@
 //! Loopback addresses reach only this machine, and IPv6 link-local ones (`fe80::/10`) need a
 //! zone (`%wlan0`) that no browser accepts in a URL, so both are left out. The order puts
 //! what a phone most likely reaches first: private IPv4 (a home LAN), other IPv4, then IPv6.
+//!
+//! The addresses come from the kernel's interface list for IPv4 and from
+//! `/proc/self/net/if_inet6` for IPv6, not from `getifaddrs`: musl's asks netlink, which
+//! qemu-user loops on for big-endian MIPS, and the systemd unit would have to allow
+//! `AF_NETLINK` (see `sys::ipv4_interface_addresses`).
 
-use std::net::IpAddr;
+use std::fs;
+use std::net::{IpAddr, Ipv6Addr};
 
 use crate::sys;
 
 /// The host's LAN addresses, most likely reachable first, each once. Empty when the
 /// interfaces cannot be read (said at debug level: the relay works without them).
 pub fn lan_addresses() -> Vec<IpAddr> {
-    match sys::interface_addresses() {
-        Ok(addresses) => lan_only(addresses),
+    lan_only(interface_addresses())
+}
+
+/// Every address of the host's interfaces, loopback and link-local included: IPv4 of the
+/// interfaces that are up, then IPv6.
+pub fn interface_addresses() -> Vec<IpAddr> {
+    let mut addresses: Vec<IpAddr> = match sys::ipv4_interface_addresses() {
+        Ok(v4) => v4.into_iter().map(IpAddr::V4).collect(),
         Err(error) => {
             log::debug!("cannot read the interface addresses: {error}");
             Vec::new()
         }
+    };
+    // A host without IPv6 has no such file.
+    if let Ok(table) = fs::read_to_string(IPV6_ADDRESSES) {
+        addresses.extend(ipv6_addresses(&table).map(IpAddr::V6));
     }
+    addresses
+}
+
+/// The kernel's list of IPv6 addresses, one per line: the address as 32 hex digits, then the
+/// interface index, prefix length, scope, flags and name.
+const IPV6_ADDRESSES: &str = "/proc/self/net/if_inet6";
+
+fn ipv6_addresses(table: &str) -> impl Iterator<Item = Ipv6Addr> + '_ {
+    table.lines().filter_map(|line| {
+        let hex = line.split_whitespace().next()?;
+        (hex.len() == 32)
+            .then(|| u128::from_str_radix(hex, 16).ok())
+            .flatten()
+            .map(Ipv6Addr::from)
+    })
 }
 
 /// Keeps the addresses another machine could reach, ordered and without repeats.
@@ -55,6 +86,15 @@ fn is_link_local_v6(address: &IpAddr) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn ipv6_addresses_are_read_from_the_kernels_table() {
+        let table = "00000000000000000000000000000001 01 80 10 80       lo\n\
+                     fd000000000000000000000000000002 02 40 00 80     eth0\n\
+                     garbage\n";
+        let addresses: Vec<String> = ipv6_addresses(table).map(|a| a.to_string()).collect();
+        assert_eq!(addresses, ["::1", "fd00::2"]);
+    }
+
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
     }
@@ -89,7 +129,7 @@ mod tests {
     #[test]
     fn this_hosts_addresses_are_read() {
         // Every host has loopback; it is read, and then left out.
-        let all = sys::interface_addresses().unwrap();
+        let all = interface_addresses();
         assert!(all.iter().any(IpAddr::is_loopback), "{all:?}");
         assert!(lan_addresses().iter().all(|a| !a.is_loopback()));
     }

@@ -23,7 +23,10 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
+        // The flags on stdout (a command line that gives the same settings), the HTTPS set-up
+        // in words on stderr.
         print!("{config}");
+        eprintln!("{}", config.tls_summary());
         return ExitCode::SUCCESS;
     }
     match server::run(config) {

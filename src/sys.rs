@@ -4,12 +4,13 @@
 //! - TCP keep-alive timers and the send buffer size on accepted sockets (`setsockopt`);
 //! - the file descriptor limit, raised as far as the service manager allows;
 //! - glibc's heap tunables and `malloc_trim` (see [`tune_heap`]);
-//! - the host's interface addresses (`getifaddrs`), for the addresses the relay announces;
+//! - the host's IPv4 interface addresses (`SIOCGIFCONF`) and name (`gethostname`), for the
+//!   addresses the relay announces and its own HTTPS certificate names;
 //! - running an `--on-event` command in a process group of its own, and killing that group.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpStream};
-use std::os::fd::AsRawFd;
+use std::net::{Ipv4Addr, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 /// Turns TCP keep-alive on with the given timers, so that a peer that vanished without a FIN
@@ -267,42 +268,71 @@ pub fn give_back_heap() {
     }
 }
 
-/// The addresses of every interface that is up, in the kernel's order, loopback included.
-pub fn interface_addresses() -> io::Result<Vec<IpAddr>> {
-    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs writes a pointer to a list it allocated into `list`, a live local.
-    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+/// The IPv4 addresses of the host's interfaces that are up (`SIOCGIFCONF`, then
+/// `SIOCGIFFLAGS` for each), each once. Not `getifaddrs`: musl's asks netlink, which qemu-user
+/// does not translate for big-endian MIPS (it loops for ever there), and the systemd unit would
+/// have to allow `AF_NETLINK`. (IPv6 addresses come from `/proc/self/net/if_inet6`, which
+/// needs no system call of its own.)
+pub fn ipv4_interface_addresses() -> io::Result<Vec<Ipv4Addr>> {
+    const MOST_INTERFACES: usize = 64;
+    // SAFETY: a plain socket call; the descriptor is owned (and closed) by `socket` below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
         return Err(io::Error::last_os_error());
     }
-    let mut addresses = Vec::new();
-    let mut entry = list;
-    while !entry.is_null() {
-        // SAFETY: `entry` is a node of the list getifaddrs returned, freed only below.
-        let node = unsafe { &*entry };
-        let up = node.ifa_flags & libc::IFF_UP as libc::c_uint != 0;
-        if up && !node.ifa_addr.is_null() {
-            // SAFETY: a non-null `ifa_addr` points to a socket address whose `sa_family` says
-            // which struct it is; the casts follow that family.
-            let address = unsafe {
-                match i32::from((*node.ifa_addr).sa_family) {
-                    libc::AF_INET => {
-                        let v4 = &*node.ifa_addr.cast::<libc::sockaddr_in>();
-                        Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr))))
-                    }
-                    libc::AF_INET6 => {
-                        let v6 = &*node.ifa_addr.cast::<libc::sockaddr_in6>();
-                        Some(IpAddr::V6(Ipv6Addr::from(v6.sin6_addr.s6_addr)))
-                    }
-                    _ => None,
-                }
-            };
-            addresses.extend(address);
-        }
-        entry = node.ifa_next;
+    // SAFETY: `fd` is a new descriptor nothing else owns.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data for which all zeroes is a valid value.
+    let mut requests: [libc::ifreq; MOST_INTERFACES] = unsafe { std::mem::zeroed() };
+    let mut conf = libc::ifconf {
+        ifc_len: libc::c_int::try_from(std::mem::size_of_val(&requests)).unwrap_or(0),
+        ifc_ifcu: libc::__c_anonymous_ifc_ifcu {
+            ifcu_req: requests.as_mut_ptr(),
+        },
+    };
+    // SAFETY: SIOCGIFCONF writes at most `ifc_len` bytes of ifreq records into `requests`,
+    // which outlives the call, and sets `ifc_len` to what it wrote.
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFCONF as _, &mut conf) } < 0 {
+        return Err(io::Error::last_os_error());
     }
-    // SAFETY: `list` came from getifaddrs and no reference into it outlives this call.
-    unsafe { libc::freeifaddrs(list) };
+    let count = usize::try_from(conf.ifc_len).unwrap_or(0) / std::mem::size_of::<libc::ifreq>();
+    let mut addresses = Vec::new();
+    for request in &requests[..count.min(MOST_INTERFACES)] {
+        // SAFETY: SIOCGIFCONF fills ifru_addr of each record it returns.
+        let address = unsafe { request.ifr_ifru.ifru_addr };
+        if i32::from(address.sa_family) != libc::AF_INET {
+            continue;
+        }
+        // SAFETY: an AF_INET sockaddr is a sockaddr_in; both are plain data of this size.
+        let v4: libc::sockaddr_in = unsafe { std::mem::transmute_copy(&address) };
+        let mut flags = libc::ifreq {
+            ifr_name: request.ifr_name,
+            // SAFETY: all zeroes is a valid union value; SIOCGIFFLAGS fills ifru_flags.
+            ifr_ifru: unsafe { std::mem::zeroed() },
+        };
+        // SAFETY: SIOCGIFFLAGS reads the name and writes the flags of `flags`, which it owns.
+        let asked = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut flags) };
+        // SAFETY: filled by the call above when it succeeded.
+        let up = asked == 0
+            && (unsafe { flags.ifr_ifru.ifru_flags } & libc::IFF_UP as libc::c_short) != 0;
+        let address = Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
+        if up && !addresses.contains(&address) {
+            addresses.push(address);
+        }
+    }
     Ok(addresses)
+}
+
+/// The host's name (`gethostname`), if it has a usable one.
+pub fn host_name() -> Option<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is writable for its whole length; gethostname writes at most that.
+    if unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } != 0 {
+        return None;
+    }
+    let end = buffer.iter().position(|&byte| byte == 0)?;
+    let name = std::str::from_utf8(&buffer[..end]).ok()?.trim();
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 #[cfg(test)]

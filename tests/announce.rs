@@ -105,8 +105,14 @@ impl OnTerminal {
         require_tool("script", "--version", "bsdutils");
         let state = scratch_dir("announce");
         let command = format!(
-            "exec {} --listen 0.0.0.0:0 --state-dir {}",
+            "exec {} --listen 0.0.0.0:0 {} --state-dir {}",
             env!("CARGO_BIN_EXE_streampump"),
+            // HTTPS on a port of its own (when built in), so the links are the HTTPS ones.
+            if cfg!(feature = "tls") {
+                "--tls-listen 0.0.0.0:0"
+            } else {
+                "--tls-listen off"
+            },
             state.display()
         );
         let mut script = Command::new("script")
@@ -200,6 +206,8 @@ fn on_a_terminal_the_phone_url_comes_as_a_code_that_decodes_to_it() {
         let line = relay.next_line(deadline);
         if phone_url.is_none() {
             if let Some((_, url)) = line.split_once("  phone: ") {
+                // With HTTPS, the certificate's set-up page follows on the same line.
+                let url = url.split("  certificate: ").next().unwrap_or(url);
                 phone_url = Some(url.to_string());
             }
         }
@@ -212,8 +220,13 @@ fn on_a_terminal_the_phone_url_comes_as_a_code_that_decodes_to_it() {
         }
     }
     let phone_url = phone_url.expect("a phone URL before the code");
+    let scheme = if cfg!(feature = "tls") {
+        "https"
+    } else {
+        "http"
+    };
     assert!(
-        phone_url.starts_with(&format!("http://{first}:")),
+        phone_url.starts_with(&format!("{scheme}://{first}:")),
         "{phone_url}"
     );
     assert!(phone_url.ends_with("/push.html"), "{phone_url}");

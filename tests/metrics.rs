@@ -232,3 +232,63 @@ fn battery_and_charging_gauges_follow_the_phones_health_reports() {
         && (s["name"] == "streampump_device_battery_ratio"
             || s["name"] == "streampump_device_charging")));
 }
+
+/// The HTTPS port's handshakes: one completed (curl trusting the relay's authority), one
+/// refused by the client (curl without it: `unknown_ca`), one that was not TLS at all.
+#[cfg(feature = "tls")]
+#[test]
+fn tls_handshakes_are_counted_by_reason() {
+    support::require_tool("curl", "--version", "curl");
+    let relay = Relay::start(&["--tls-listen", "127.0.0.1:0"]);
+    let tls = relay.tls_addr.expect("an HTTPS address");
+    let failures = |samples: &[Value], reason: &str| {
+        value(
+            samples,
+            "streampump_tls_handshake_failures_total",
+            &[("reason", reason)],
+        )
+    };
+    let before = scrape(&relay);
+    assert_eq!(value(&before, "streampump_tls_handshakes_total", &[]), 0.0);
+    for reason in [
+        "not_tls",
+        "timeout",
+        "eof",
+        "unknown_ca",
+        "alert",
+        "protocol",
+    ] {
+        assert_eq!(failures(&before, reason), 0.0, "{reason}");
+    }
+    let url = format!("https://127.0.0.1:{}/healthz", tls.port());
+    let trusted = Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "10", "--cacert"])
+        .arg(relay.state_dir.join("ca.crt"))
+        .arg(&url)
+        .output()
+        .expect("run curl");
+    assert!(trusted.status.success(), "{trusted:?}");
+    let untrusted = Command::new("curl")
+        .args(["-sS", "--max-time", "10", &url])
+        .output()
+        .expect("run curl");
+    assert!(!untrusted.status.success());
+    let mut plain = std::net::TcpStream::connect(tls).unwrap();
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut plain, &mut rest);
+
+    relay.eventually(
+        std::time::Duration::from_secs(10),
+        "the handshakes counted",
+        || {
+            let now = scrape(&relay);
+            failures(&now, "not_tls") == 1.0 && failures(&now, "unknown_ca") == 1.0
+        },
+    );
+    let after = scrape(&relay);
+    assert_eq!(value(&after, "streampump_tls_handshakes_total", &[]), 1.0);
+    assert_eq!(failures(&after, "timeout"), 0.0);
+}

@@ -37,7 +37,10 @@ fn options_from_help() -> Vec<(String, String)> {
         // Switches (--check, --version, --help) are not settings. An option without a
         // default (the credentials) is listed with an empty value.
         let flag = flag.trim_end_matches(',');
-        if !["check", "version", "help"].contains(&flag) {
+        // The service files describe the default build, with HTTPS; a build without it has
+        // only `--tls-listen off`, which they need not offer.
+        let tls_only = cfg!(not(feature = "tls")) && flag.starts_with("tls-");
+        if !["check", "version", "help"].contains(&flag) && !tls_only {
             let default = description
                 .split_once("(default ")
                 .and_then(|(_, tail)| tail.split_once(')'))
@@ -121,6 +124,13 @@ fn the_openwrt_config_and_init_script_carry_every_option() {
                 ("listen_ip".to_string(), address.to_string()),
                 ("port".to_string(), port.to_string()),
             ]
+        } else if flag == "tls-listen" {
+            // HTTPS listens on listen_ip too: a switch and a port.
+            let (_, port) = default.rsplit_once(':').expect("IP:PORT default");
+            vec![
+                ("tls".to_string(), "1".to_string()),
+                ("tls_port".to_string(), port.to_string()),
+            ]
         } else {
             vec![(
                 flag.replace('-', "_"),
@@ -146,7 +156,11 @@ fn the_openwrt_config_and_init_script_carry_every_option() {
             );
         }
         if flag != "listen" {
-            let option = flag.replace('-', "_");
+            let option = if flag == "tls-listen" {
+                "tls_port".to_string()
+            } else {
+                flag.replace('-', "_")
+            };
             // The options become flags between `set -- --listen` and the `--check` that
             // vets the command line procd will run.
             let passed = init

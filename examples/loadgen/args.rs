@@ -22,14 +22,18 @@ const MAX_SECONDS: f64 = 24.0 * 3600.0;
 /// Load generator for MJPEG relays such as streampump and the reference Go "stream pump":
 /// synthetic phones push stamped JPEG frames and synthetic viewers read the MJPEG streams.
 /// Reports push round-trip time, relay latency (push to viewer), delivered frame rates, errors
-/// and, with --pid, the server's CPU time, memory and threads. It talks plain HTTP/1.1 to
+/// and, with --pid, the server's CPU time, memory and threads. It talks HTTP/1.1, plain or over TLS, to
 /// POST /pump_push/ID and GET /live.mjpeg?device_id=ID, and stops by itself after
 /// warm-up plus duration.
 #[derive(FromArgs, Debug)]
 pub struct Args {
-    /// base URL of the server, plain http only (default http://127.0.0.1:19999)
+    /// base URL of the server, http:// or https:// (default http://127.0.0.1:19999)
     #[argh(option, default = "String::from(DEFAULT_URL)")]
     pub url: String,
+
+    /// PEM file of the certificate authority to trust for an https URL (the relay's ca.crt)
+    #[argh(option)]
+    pub ca_file: Option<String>,
 
     /// devices (phones) pushing frames, one connection each (default 1)
     #[argh(option, default = "1")]
@@ -118,6 +122,22 @@ impl Config {
         };
         let mut target =
             Target::parse(&args.url).map_err(|reason| invalid("url", &args.url, &reason))?;
+        match (&args.ca_file, target.secure) {
+            (Some(path), true) => {
+                target = target
+                    .with_ca_file(path)
+                    .map_err(|reason| invalid("ca-file", path, &reason))?
+            }
+            (None, true) => {
+                return Err(invalid(
+                    "url",
+                    &args.url,
+                    "an https URL needs --ca-file (the relay's ca.crt)",
+                ))
+            }
+            (Some(path), false) => return Err(invalid("ca-file", path, "only for an https URL")),
+            (None, false) => {}
+        }
         if let Some(token) = &args.push_token {
             target = target.with_push_token(token);
         }
@@ -257,6 +277,7 @@ mod tests {
             (&["--duration", "0"][..], "--duration"),
             (&["--warmup", "-1"][..], "--warmup"),
             (&["--url", "https://127.0.0.1:1"][..], "--url"),
+            (&["--ca-file", "/nonexistent"][..], "--ca-file"),
             (&["--device-prefix", "a/b"][..], "--device-prefix"),
             (&["--devices", "1000", "--viewers", "100"][..], "--devices"),
         ] {

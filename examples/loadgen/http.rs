@@ -1,5 +1,8 @@
 //! The little HTTP/1.1 client loadgen needs: where to connect, how to open a socket that can
-//! never hang, the two requests it sends, and reading a response head.
+//! never hang, the two requests it sends, and reading a response head. Over `https://` the
+//! same bytes go through rustls (a dev-dependency: nothing of it is in the relay), trusting
+//! only the CA file given with `--ca-file`, so that the cost of the relay's HTTPS port can be
+//! measured side by side with its plain port.
 //!
 //! Hand-written rather than taken from a client crate because the measurements depend on
 //! knowing exactly which bytes go out when: a push is one head and one body on a kept-alive
@@ -9,9 +12,14 @@
 //! so a server that stops answering costs a counted timeout, never a hung thread.
 
 use std::fmt;
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 #[path = "../../tests/support/base64.rs"]
 mod base64;
@@ -30,10 +38,28 @@ const MAX_HEADERS: usize = 64;
 /// Longest short answer (a push reply or an error message) read into memory.
 const MAX_SHORT_BODY: u64 = 64 * 1024;
 
+/// TLS towards the server: rustls's client configuration and the name to verify.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+}
+
+impl PartialEq for Tls {
+    fn eq(&self, other: &Tls) -> bool {
+        Arc::ptr_eq(&self.config, &other.config) && self.name == other.name
+    }
+}
+
+impl Eq for Tls {}
+
 /// The server under test: a resolved address plus the text it was given as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub addr: SocketAddr,
+    /// Whether the URL was `https://`; then `tls` is set by [`Target::with_ca_file`].
+    pub secure: bool,
+    pub tls: Option<Tls>,
     /// `host:port` as written in `--url`, sent as the `Host` header.
     pub authority: String,
     /// Header lines (each ending in CRLF) added to every push: the push token.
@@ -43,19 +69,17 @@ pub struct Target {
 }
 
 impl Target {
-    /// Parses `http://HOST[:PORT][/]`. Anything else (TLS, a path, credentials) is refused
-    /// with a message saying what is accepted.
+    /// Parses `http://HOST[:PORT][/]` or `https://HOST[:PORT][/]`. Anything else (a path,
+    /// credentials) is refused with a message saying what is accepted.
     pub fn parse(url: &str) -> Result<Target, String> {
-        let rest = match url.strip_prefix("http://") {
-            Some(rest) => rest,
-            None if url.starts_with("https://") => {
+        let (rest, secure) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(rest)) => (rest, true),
+            (None, None) => {
                 return Err(
-                    "https is not supported: loadgen speaks plain HTTP/1.1; point it at \
-                            the server's http port"
-                        .to_string(),
+                    "expected a URL of the form http://HOST:PORT or https://HOST:PORT".into(),
                 )
             }
-            None => return Err("expected a URL of the form http://HOST:PORT".to_string()),
         };
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
@@ -67,6 +91,8 @@ impl Target {
         };
         let with_port = if has_port {
             authority.to_string()
+        } else if secure {
+            format!("{authority}:443")
         } else {
             format!("{authority}:80")
         };
@@ -77,10 +103,43 @@ impl Target {
             .ok_or_else(|| format!("{with_port} resolves to no address"))?;
         Ok(Target {
             addr,
+            secure,
+            tls: None,
             authority: authority.to_string(),
             push_headers: String::new(),
             view_headers: String::new(),
         })
+    }
+
+    /// Trusts the certificates in the PEM file `path` (the relay's own `ca.crt`) for an
+    /// `https://` target, verifying the host of the URL against the server's certificate.
+    pub fn with_ca_file(mut self, path: &str) -> Result<Target, String> {
+        let mut roots = RootCertStore::empty();
+        let certificates = CertificateDer::pem_file_iter(path)
+            .and_then(|all| all.collect::<Result<Vec<_>, _>>())
+            .map_err(|error| format!("cannot read {path}: {error}"))?;
+        let (added, _) = roots.add_parsable_certificates(certificates);
+        if added == 0 {
+            return Err(format!("no certificate in {path}"));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|error| error.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let host = match self.authority.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            _ => self.authority.as_str(),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let name =
+            ServerName::try_from(host.to_string()).map_err(|error| format!("{host}: {error}"))?;
+        self.tls = Some(Tls {
+            config: Arc::new(config),
+            name,
+        });
+        Ok(self)
     }
 
     /// Sends `token` with every push, as `Authorization: Bearer`.
@@ -101,23 +160,72 @@ impl Target {
 
     /// The URL of `path` on this server, for messages.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.authority)
+        format!("{self}{path}")
     }
 }
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}", self.authority)
+        let scheme = if self.secure { "https" } else { "http" };
+        write!(f, "{scheme}://{}", self.authority)
     }
 }
 
-/// Opens a connection with `TCP_NODELAY` and both timeouts set.
-pub fn connect(target: &Target) -> io::Result<TcpStream> {
+/// A connection to the server: the socket, or TLS over it.
+pub enum Connection {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Read for Connection {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Connection::Plain(stream) => stream.read(out),
+            Connection::Tls(stream) => stream.read(out),
+        }
+    }
+}
+
+impl Write for Connection {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Connection::Plain(stream) => stream.write(bytes),
+            Connection::Tls(stream) => stream.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Connection::Plain(stream) => stream.flush(),
+            Connection::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
+/// Opens a TCP connection with `TCP_NODELAY` and both timeouts set (the abuse suite speaks
+/// raw bytes over it).
+pub fn connect_tcp(target: &Target) -> io::Result<TcpStream> {
     let stream = TcpStream::connect_timeout(&target.addr, CONNECT_TIMEOUT)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     Ok(stream)
+}
+
+/// Opens a connection as [`connect_tcp`] does; over TLS the handshake is done before this
+/// returns, so that a push's round trip never includes it.
+pub fn connect(target: &Target) -> io::Result<Connection> {
+    let stream = connect_tcp(target)?;
+    let Some(tls) = &target.tls else {
+        return Ok(Connection::Plain(stream));
+    };
+    let session = ClientConnection::new(Arc::clone(&tls.config), tls.name.clone())
+        .map_err(io::Error::other)?;
+    let mut secured = StreamOwned::new(session, stream);
+    while secured.conn.is_handshaking() {
+        secured.conn.complete_io(&mut secured.sock)?;
+    }
+    Ok(Connection::Tls(Box::new(secured)))
 }
 
 /// `POST /pump_push/{device}` head for a JPEG body of `length` bytes, on a kept-alive
@@ -301,7 +409,7 @@ mod tests {
     use std::io::BufReader;
 
     #[test]
-    fn urls_are_plain_http_host_and_port() {
+    fn urls_are_http_or_https_host_and_port() {
         let target = Target::parse("http://127.0.0.1:19999").unwrap();
         assert_eq!(target.addr, "127.0.0.1:19999".parse().unwrap());
         assert_eq!(target.authority, "127.0.0.1:19999");
@@ -318,9 +426,13 @@ mod tests {
             Target::parse("http://[::1]:9").unwrap().addr,
             "[::1]:9".parse().unwrap()
         );
-        assert!(Target::parse("https://127.0.0.1:1")
-            .unwrap_err()
-            .contains("https"));
+        let secure = Target::parse("https://127.0.0.1").unwrap();
+        assert!(secure.secure);
+        assert_eq!(secure.addr.port(), 443);
+        assert_eq!(secure.url("/healthz"), "https://127.0.0.1/healthz");
+        // Until a CA file is given there is nothing to trust.
+        assert!(secure.tls.is_none());
+        assert!(secure.with_ca_file("/nonexistent").is_err());
         assert!(Target::parse("127.0.0.1:1").is_err());
         assert!(Target::parse("http://127.0.0.1:1/live.mjpeg").is_err());
         assert!(Target::parse("http://").is_err());

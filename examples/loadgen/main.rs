@@ -4,8 +4,8 @@
 //! Synthetic phones push stamped JPEG frames to `POST /pump_push/{id}`; synthetic viewers read
 //! `GET /live.mjpeg?device_id={id}` and time each frame from push to arrival. It measures
 //! streampump and the reference Go server alike (`make bench` runs both side by side), and it
-//! is meant for users' own routers too, so it only talks plain HTTP to the URL it is given,
-//! bounds every wait and stops by itself.
+//! is meant for users' own routers too, so it talks HTTP/1.1 (plain, or over TLS with the CA
+//! file it is given) to the URL it is given, bounds every wait and stops by itself.
 //!
 //! Modules: `args` (flags → `Config`), `frames` (stamped synthetic JPEGs), `http` (the client
 //! side of HTTP/1.1), `chunked` and `multipart` (stream decoding), `pusher` and `viewer` (the

@@ -15,7 +15,6 @@
 //! phase of an attack) can pass an observer that sees every such event as it happens.
 
 use std::io::{self, BufReader, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -83,7 +82,7 @@ impl Pusher {
         let path = format!("/pump_push/{}", self.device_id);
         let head = http::push_request_head(&self.target, &self.device_id, self.frame_bytes);
         let mut ticker = Ticker::new(Instant::now() + self.phase, self.interval);
-        let mut connection: Option<BufReader<TcpStream>> = None;
+        let mut connection: Option<BufReader<http::Connection>> = None;
         let mut seq = 0;
         loop {
             if !self.phases.sleep_until(ticker.due()) {
@@ -154,7 +153,7 @@ impl Pusher {
     /// connection, if one was open, is left for the caller to count as lost.
     fn push(
         &self,
-        connection: &mut Option<BufReader<TcpStream>>,
+        connection: &mut Option<BufReader<http::Connection>>,
         frame: &mut Frame,
         head: &[u8],
         seq: u64,

@@ -126,7 +126,7 @@ impl Viewer {
         stats
     }
 
-    fn request(&self) -> io::Result<std::net::TcpStream> {
+    fn request(&self) -> io::Result<http::Connection> {
         let mut stream = http::connect(&self.target)?;
         stream.write_all(&http::stream_request(&self.target, &self.device_id))?;
         Ok(stream)

@@ -49,6 +49,27 @@ const TURN_AWAY_READS: usize = 32;
 /// How long to wait after `accept` failed for want of descriptors or memory.
 const BACK_OFF: Duration = Duration::from_millis(100);
 
+/// What a connection runs over once accepted: the socket itself, or a layer on it (TLS).
+pub trait Transport: Send + Sync {
+    /// The connection's wire over `socket`; `None` refuses the connection.
+    fn wire(&self, socket: Socket) -> Option<Arc<dyn Wire>>;
+
+    /// Whether a connection turned away may be told why in plain HTTP (not on a TLS port,
+    /// where it would be garbage to the client: there it is simply closed).
+    fn answers_in_plain_text(&self) -> bool {
+        true
+    }
+}
+
+/// Plain HTTP: the socket is the wire.
+pub struct Plain;
+
+impl Transport for Plain {
+    fn wire(&self, socket: Socket) -> Option<Arc<dyn Wire>> {
+        Some(Arc::new(socket))
+    }
+}
+
 /// What the accept loop needs to know.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -65,6 +86,7 @@ pub fn serve(
     settings: Settings,
     service: Arc<dyn Service>,
     load: Arc<Load>,
+    transport: Arc<dyn Transport>,
 ) {
     let mut starved = false;
     loop {
@@ -74,7 +96,7 @@ pub fn serve(
                     log::info!("accepting connections again");
                     starved = false;
                 }
-                admit(stream, peer, &settings, &service, &load);
+                admit(stream, peer, &settings, &service, &load, &transport);
             }
             Err(error) if is_starvation(&error) => {
                 if !starved {
@@ -105,6 +127,7 @@ fn admit(
     settings: &Settings,
     service: &Arc<dyn Service>,
     load: &Arc<Load>,
+    transport: &Arc<dyn Transport>,
 ) {
     if let Err(error) = configure(&stream, settings.write_timeout) {
         log::debug!("{peer}: cannot set socket options: {error}");
@@ -119,7 +142,9 @@ fn admit(
             ),
         );
         service.refused(&refusal, peer);
-        turn_away(Socket::new(stream, settings.write_timeout), &refusal);
+        if transport.answers_in_plain_text() {
+            turn_away(Socket::new(stream, settings.write_timeout), &refusal);
+        }
         return;
     }
     let open = load.opened();
@@ -127,12 +152,15 @@ fn admit(
     let load = Arc::clone(load);
     let timeouts = settings.timeouts;
     let write_timeout = settings.write_timeout;
+    let transport = Arc::clone(transport);
     let started = thread::Builder::new()
         .name("sp-conn".into())
         .stack_size(settings.stack_bytes)
         .spawn(move || {
             let _open = open;
-            let wire: Arc<dyn Wire> = Arc::new(Socket::new(stream, write_timeout));
+            let Some(wire) = transport.wire(Socket::new(stream, write_timeout)) else {
+                return;
+            };
             connection::serve(wire, peer, &*service, timeouts, &load);
         });
     if let Err(error) = started {

@@ -33,7 +33,7 @@ pub fn imf_fixdate(seconds: u64) -> String {
 
 /// Year, month (1–12) and day (1–31) of a day counted from 1970-01-01, in the proleptic
 /// Gregorian calendar (Howard Hinnant's `civil_from_days`, for days after the epoch).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let shifted = days + 719_468;
     let era = shifted / 146_097;
     let day_of_era = shifted % 146_097;

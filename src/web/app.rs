@@ -21,6 +21,7 @@ use crate::http::connection::Load;
 use crate::http::head::Version;
 use crate::http::input::Wire;
 use crate::http::{Headers, Reply, Request, Response, Service};
+use crate::https::Https;
 use crate::qr::{self, QrCode};
 use crate::refusal::{Reason, Refusal};
 use crate::relay::device::{Device, HangUp, Peer};
@@ -33,9 +34,10 @@ use crate::relay::settings_store::{Rejected, SettingsStore};
 use crate::relay::stream::{self, ViewerOptions};
 use crate::relay::{mjpeg, push_stream};
 use crate::text::decimal;
+use crate::web::https;
 use crate::web::metrics::{self, Counters, Gauges};
 use crate::web::pages;
-use crate::web::phone_links::{PhoneLinks, PushToken};
+use crate::web::phone_links::{HttpsPort, PhoneLinks, PushToken};
 use crate::web::responses;
 use crate::web::routes::{self, Route};
 use crate::web::status;
@@ -68,6 +70,10 @@ pub struct App {
     pub settings: SettingsStore,
     pub counters: Counters,
     pub load: Arc<Load>,
+    /// The HTTPS port, when there is one (set before the app is shared). Not in a build
+    /// without TLS, so that none of what serves it is in that binary either.
+    #[cfg(feature = "tls")]
+    pub https: Option<Https>,
     /// When the connection limit was last logged: once every [`LIMIT_LOG_PERIOD`] is enough.
     limit_logged: Mutex<Option<Instant>>,
 }
@@ -90,9 +96,19 @@ impl App {
             ),
             counters: Counters::default(),
             load,
+            #[cfg(feature = "tls")]
+            https: None,
             limit_logged: Mutex::new(None),
             config,
         }
+    }
+
+    /// The HTTPS port as the pages see it; always `None` in a build without TLS.
+    pub fn https(&self) -> Option<&Https> {
+        #[cfg(feature = "tls")]
+        return self.https.as_ref();
+        #[cfg(not(feature = "tls"))]
+        None
     }
 
     fn refuse(&self, refusal: &Refusal, cors: &Headers) -> Reply {
@@ -268,6 +284,7 @@ impl App {
         PhoneLinks::for_dashboard(
             request.header("Host"),
             &self.config,
+            self.https_port(),
             device,
             token,
             host_addresses::lan_addresses,
@@ -288,10 +305,30 @@ impl App {
         }
     }
 
-    /// The push link as an SVG QR code. Only links the relay builds itself are encoded, so
-    /// this is no QR service for whatever text a client sends.
+    /// What the links know of the HTTPS port: its number and whether phones install the
+    /// relay's own authority.
+    pub fn https_port(&self) -> Option<HttpsPort> {
+        self.https().map(|https| HttpsPort {
+            port: https.port,
+            own_authority: https.authority.is_some(),
+        })
+    }
+
+    /// The push link (or with `page=setup` in the query, the certificate set-up page's) as an
+    /// SVG QR code. Only links the relay builds itself are encoded, so this is no QR service
+    /// for whatever text a client sends.
     fn phone_code(&self, request: &Request<'_>, device: &DeviceId) -> Result<Response, Refusal> {
+        let wants_setup = request
+            .target()
+            .split_once('?')
+            .is_some_and(|(_, query)| query.split('&').any(|pair| pair == "page=setup"));
         let link = match self.phone_links(request, device) {
+            PhoneLinks::Links { setup, .. } if wants_setup => setup.ok_or_else(|| {
+                Refusal::new(
+                    Reason::NotFound,
+                    "no set-up page: phones need none with this relay's certificate",
+                )
+            })?,
             PhoneLinks::Links { push, .. } => push,
             PhoneLinks::Unreachable(why) => {
                 return Err(Refusal::new(
@@ -384,8 +421,14 @@ impl Service for App {
                     requests_in_progress: self.load.busy(),
                 };
                 let memory = self.registry.memory().snapshot();
-                let text =
-                    metrics::render(&self.registry.statuses(), &self.counters, gauges, &memory);
+                let handshakes = self.https().map(|https| https.handshakes.counts());
+                let text = metrics::render(
+                    &self.registry.statuses(),
+                    &self.counters,
+                    gauges,
+                    &memory,
+                    handshakes,
+                );
                 responses::metrics(text)
             }
             Route::Forget(device) => match self.registry.forget(&device) {
@@ -442,6 +485,24 @@ impl Service for App {
                 Ok(response) => response,
                 Err(reply) => return reply,
             },
+            #[cfg(feature = "tls")]
+            Route::AuthorityCertificate => match https::authority_certificate(self.https()) {
+                Ok(response) => response,
+                Err(refusal) => return self.refuse(&refusal, &cors),
+            },
+            #[cfg(feature = "tls")]
+            Route::HttpsPage => match self.page(request, &pages::HTTPS) {
+                Ok(response) => response,
+                Err(reply) => return reply,
+            },
+            #[cfg(feature = "tls")]
+            Route::HttpsFacts => responses::json(https::facts_json(self.https())),
+            // A build without TLS (the small MIPS one) has nothing of it to serve; the pages
+            // then give their advice for a relay without HTTPS.
+            #[cfg(not(feature = "tls"))]
+            Route::AuthorityCertificate | Route::HttpsPage | Route::HttpsFacts => {
+                return self.refuse(&https::not_built_in(), &cors)
+            }
             Route::Options { allow } => responses::options(allow),
         };
         let mut answer = answer;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::https::{Counts as HandshakeCounts, HandshakeFailure};
 use crate::refusal::Reason;
 use crate::relay::device::DeviceStatus;
 use crate::relay::memory::Snapshot;
@@ -56,11 +57,13 @@ pub struct Gauges {
 
 /// Renders every metric. Counters for rejection reasons that never happened are shown as 0,
 /// so that rates and alerts work from the start.
+/// `handshakes` is `None` without an HTTPS port: its families are then left out.
 pub fn render(
     devices: &[DeviceStatus],
     counters: &Counters,
     gauges: Gauges,
     memory: &Snapshot,
+    handshakes: Option<HandshakeCounts>,
 ) -> String {
     let mut out = String::with_capacity(1024 + devices.len() * 900);
     family(
@@ -117,6 +120,9 @@ pub fn render(
         );
     }
     render_memory(&mut out, memory);
+    if let Some(handshakes) = handshakes {
+        render_handshakes(&mut out, handshakes);
+    }
     family(
         &mut out,
         "streampump_devices",
@@ -254,6 +260,35 @@ fn render_memory(out: &mut String, memory: &Snapshot) {
     );
 }
 
+/// The HTTPS port's handshakes: completed, and failed by reason (scanners, phones without
+/// the authority installed, timeouts), which are counted here instead of logged.
+fn render_handshakes(out: &mut String, handshakes: HandshakeCounts) {
+    family(
+        out,
+        "streampump_tls_handshakes_total",
+        "counter",
+        "TLS handshakes completed on the HTTPS port.",
+    );
+    let _ = writeln!(
+        out,
+        "streampump_tls_handshakes_total {}",
+        handshakes.completed
+    );
+    family(
+        out,
+        "streampump_tls_handshake_failures_total",
+        "counter",
+        "TLS handshakes that did not complete, by reason.",
+    );
+    for (reason, count) in HandshakeFailure::ALL.iter().zip(handshakes.failed) {
+        let _ = writeln!(
+            out,
+            "streampump_tls_handshake_failures_total{{reason=\"{}\"}} {count}",
+            reason.label()
+        );
+    }
+}
+
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -299,11 +334,26 @@ mod tests {
             refusals: 4,
             evictions: 5,
         };
-        let text = render(&[], &counters, Gauges::default(), &memory);
+        let text = render(&[], &counters, Gauges::default(), &memory, None);
         assert!(text.contains("streampump_memory_budget_bytes 1000\n"));
         assert!(text.contains("streampump_memory_used_bytes{holder=\"in_flight\"} 100\n"));
         assert!(text.contains("streampump_memory_refused_total 4\n"));
         assert!(text.contains("streampump_memory_evictions_total 5\n"));
+        assert!(!text.contains("streampump_tls_"));
+        let with_tls = render(
+            &[],
+            &counters,
+            Gauges::default(),
+            &memory,
+            Some(HandshakeCounts {
+                completed: 3,
+                failed: [1, 0, 0, 2, 0, 0],
+            }),
+        );
+        assert!(with_tls.contains("streampump_tls_handshakes_total 3\n"));
+        assert!(
+            with_tls.contains("streampump_tls_handshake_failures_total{reason=\"unknown_ca\"} 2\n")
+        );
         assert!(text.contains("streampump_requests_rejected_total{reason=\"viewer_limit\"} 2\n"));
         assert!(text.contains("streampump_requests_rejected_total{reason=\"bad_request\"} 0\n"));
         assert!(text.contains("# TYPE streampump_device_frames_sent_total counter\n"));

@@ -26,6 +26,15 @@ pub const PUSH: Page = Page {
     vary: "Accept-Encoding",
 };
 
+/// `/https.html`: how to set a phone up for HTTPS (the certificate, its fingerprint). Only in
+/// a build with HTTPS.
+#[cfg(feature = "tls")]
+pub const HTTPS: Page = Page {
+    name: "https.html",
+    gzip: include_bytes!(concat!(env!("OUT_DIR"), "/https.html.gz")),
+    vary: "Accept-Encoding",
+};
+
 /// Served at `/` when the client asks for HTML; the plain-text index otherwise.
 pub const DASHBOARD: Page = Page {
     name: "index.html",

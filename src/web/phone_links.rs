@@ -2,8 +2,11 @@
 //! as QR codes) and for the addresses the relay announces at start.
 //!
 //! Scheme and port come from [`phone_origin`] alone: phones need a secure context for the
-//! camera, so once the relay serves HTTPS itself this is the one function that switches the
-//! links to it; until then they are plain HTTP on the port the dashboard was reached on.
+//! camera, so the push link goes to the relay's HTTPS port whenever it has one, and is plain
+//! HTTP on the port the dashboard was reached on only when HTTPS is off. With the relay's own
+//! certificate authority there is a second link, to the set-up page that installs it: over
+//! plain HTTP, because a phone that does not trust the authority yet cannot open it over
+//! HTTPS without a warning.
 //!
 //! The host is the one the dashboard was opened with (a name or address that already worked
 //! from a browser), unless that is a loopback name, which means nothing on a phone: then the
@@ -28,17 +31,47 @@ pub struct PhoneOrigin {
     pub port: Option<u16>,
 }
 
-/// Where phones open the relay's pages, given the port plain HTTP was reached on. The single
-/// place to change when the relay serves HTTPS itself: then `https` and the port of the HTTPS
-/// listener in `config`, whatever port the dashboard was reached on.
-pub fn phone_origin(plain_port: Option<u16>, config: &Config) -> PhoneOrigin {
-    // Plain HTTP until the relay has an HTTPS listener of its own.
-    let _ = config;
-    PhoneOrigin {
-        scheme: "http",
-        port: plain_port,
+/// What the links need to know of the relay's HTTPS port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpsPort {
+    pub port: u16,
+    /// Whether the certificate comes from the relay's own authority, which phones install
+    /// from the set-up page (not so for `--tls-cert`, a certificate phones already trust).
+    pub own_authority: bool,
+}
+
+/// Where phones open the push page: the HTTPS port when there is one (whatever port the
+/// dashboard was reached on), else plain HTTP on `plain_port`.
+pub fn phone_origin(plain_port: Option<u16>, https: Option<HttpsPort>) -> PhoneOrigin {
+    match https {
+        Some(https) => PhoneOrigin {
+            scheme: "https",
+            port: Some(https.port),
+        },
+        None => PhoneOrigin {
+            scheme: "http",
+            port: plain_port,
+        },
     }
 }
+
+/// The set-up page that installs the relay's authority, when phones need it: plain HTTP on
+/// `plain_port`.
+pub fn setup_link(host: &str, plain_port: Option<u16>, https: Option<HttpsPort>) -> Option<String> {
+    https.filter(|https| https.own_authority).map(|_| {
+        link(
+            PhoneOrigin {
+                scheme: "http",
+                port: plain_port,
+            },
+            host,
+            SETUP_PATH,
+        )
+    })
+}
+
+/// The page that explains and serves the relay's certificate authority.
+pub const SETUP_PATH: &str = "/https.html";
 
 /// How the push link carries a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +102,8 @@ pub enum PhoneLinks {
     Links {
         push: String,
         token: &'static str,
+        /// The set-up page for the relay's own authority, when phones need it.
+        setup: Option<String>,
     },
 }
 
@@ -79,6 +114,7 @@ impl PhoneLinks {
     pub fn for_dashboard(
         host_header: Option<&str>,
         config: &Config,
+        https: Option<HttpsPort>,
         device: &DeviceId,
         token: PushToken,
         lan: impl FnOnce() -> Vec<IpAddr>,
@@ -104,11 +140,12 @@ impl PhoneLinks {
         };
         PhoneLinks::Links {
             push: link(
-                phone_origin(port, config),
+                phone_origin(port, https),
                 &host,
                 &push_path(Some(device), token),
             ),
             token: token.as_str(),
+            setup: setup_link(&host, port, https),
         }
     }
 
@@ -120,10 +157,14 @@ impl PhoneLinks {
                 json.push_str("{\"reachable\":false,\"why\":");
                 push_json_string(&mut json, why);
             }
-            PhoneLinks::Links { push, token } => {
+            PhoneLinks::Links { push, token, setup } => {
                 json.push_str("{\"reachable\":true,\"push\":");
                 push_json_string(&mut json, push);
-                let _ = write!(json, ",\"push_token\":\"{token}\",\"setup\":null");
+                let _ = write!(json, ",\"push_token\":\"{token}\",\"setup\":");
+                match setup {
+                    Some(setup) => push_json_string(&mut json, setup),
+                    None => json.push_str("null"),
+                }
             }
         }
         json.push_str("}\n");
@@ -263,14 +304,59 @@ mod tests {
     }
 
     fn push_link(host: Option<&str>, listen: &str, token: PushToken) -> PhoneLinks {
-        PhoneLinks::for_dashboard(host, &listening(listen), &cam(), token, lan)
+        PhoneLinks::for_dashboard(host, &listening(listen), None, &cam(), token, lan)
     }
 
     fn links(push: &str, token: &'static str) -> PhoneLinks {
         PhoneLinks::Links {
             push: push.into(),
             token,
+            setup: None,
         }
+    }
+
+    #[test]
+    fn with_https_the_push_link_goes_to_its_port_and_the_set_up_page_stays_plain() {
+        let own = HttpsPort {
+            port: 19443,
+            own_authority: true,
+        };
+        let answer = PhoneLinks::for_dashboard(
+            Some("cams.lan:19999"),
+            &listening("0.0.0.0:19999"),
+            Some(own),
+            &cam(),
+            PushToken::NotNeeded,
+            lan,
+        );
+        assert_eq!(
+            answer,
+            PhoneLinks::Links {
+                push: "https://cams.lan:19443/push.html?device_id=cam_1".into(),
+                token: "none",
+                setup: Some("http://cams.lan:19999/https.html".into()),
+            }
+        );
+        // A certificate of the user's own needs no set-up page.
+        let given = HttpsPort {
+            own_authority: false,
+            ..own
+        };
+        let answer = PhoneLinks::for_dashboard(
+            Some("localhost:19999"),
+            &listening("0.0.0.0:19999"),
+            Some(given),
+            &cam(),
+            PushToken::NotNeeded,
+            lan,
+        );
+        assert_eq!(
+            answer,
+            links(
+                "https://192.168.1.2:19443/push.html?device_id=cam_1",
+                "none"
+            )
+        );
     }
 
     #[test]
@@ -315,6 +401,7 @@ mod tests {
         let none = PhoneLinks::for_dashboard(
             Some("localhost"),
             &listening("0.0.0.0:19999"),
+            None,
             &cam(),
             PushToken::NotNeeded,
             Vec::new,

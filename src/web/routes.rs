@@ -52,6 +52,12 @@ pub enum Route {
     /// `GET /api/devices/{id}/wait?watched=0|1`: the phone's long-poll, answered when whether
     /// anyone watches differs from `watched`, or after a while.
     WaitForViewers { device: DeviceId, watched: bool },
+    /// `GET /ca.crt`: the relay's own certificate authority, for a phone to install.
+    AuthorityCertificate,
+    /// `GET /https.html`: how to set a phone up for HTTPS.
+    HttpsPage,
+    /// `GET /api/https`: the HTTPS port and the authority's fingerprint, for the pages.
+    HttpsFacts,
     /// `OPTIONS` on a known path: which methods it takes.
     Options { allow: &'static str },
 }
@@ -72,8 +78,15 @@ impl Route {
             Route::Forget(_) | Route::ChangeSettings(_) => Need::Admin,
             // The phone asks, with the credential it pushes with.
             Route::WaitForViewers { device, .. } => Need::Push(device),
-            // A preflight never carries credentials; the page holds no secret.
-            Route::Health | Route::PushPage | Route::Options { .. } => Need::Nothing,
+            // A preflight never carries credentials; the pages hold no secret. The authority's
+            // certificate is public by nature, and a phone must fetch it before it can log in
+            // over HTTPS.
+            Route::Health
+            | Route::PushPage
+            | Route::AuthorityCertificate
+            | Route::HttpsPage
+            | Route::HttpsFacts
+            | Route::Options { .. } => Need::Nothing,
         }
     }
 }
@@ -101,6 +114,9 @@ enum Resource<'a> {
     Metrics,
     PhoneLinks,
     PhoneCode,
+    AuthorityCertificate,
+    HttpsPage,
+    HttpsFacts,
     Device(&'a str),
     DeviceSettings(&'a str),
     DeviceWait(&'a str),
@@ -155,6 +171,9 @@ pub fn route(method: &str, raw_target: &str) -> Result<Route, Refusal> {
         Resource::Metrics => Route::Metrics,
         Resource::PhoneLinks => Route::PhoneLinks(device_in_query(&target)?),
         Resource::PhoneCode => Route::PhoneCode(device_in_query(&target)?),
+        Resource::AuthorityCertificate => Route::AuthorityCertificate,
+        Resource::HttpsPage => Route::HttpsPage,
+        Resource::HttpsFacts => Route::HttpsFacts,
         Resource::Device(raw_id) => Route::Forget(device_in_api_path(raw_id)?),
         Resource::DeviceSettings(raw_id) if method == "PUT" => {
             Route::ChangeSettings(device_in_api_path(raw_id)?)
@@ -198,6 +217,9 @@ fn resource(target: &RequestTarget) -> Result<Resource<'_>, Refusal> {
         "/metrics" => Ok(Resource::Metrics),
         "/api/phone" => Ok(Resource::PhoneLinks),
         "/qr.svg" => Ok(Resource::PhoneCode),
+        "/ca.crt" => Ok(Resource::AuthorityCertificate),
+        "/https.html" => Ok(Resource::HttpsPage),
+        "/api/https" => Ok(Resource::HttpsFacts),
         // mjpg-streamer puts the endpoint in `?action=`.
         "/" => match target.param("action") {
             None => Ok(Resource::Index),
@@ -309,6 +331,20 @@ mod tests {
         assert_eq!(status_of("GET", "/qr.svg"), 400);
         assert_eq!(status_of("GET", "/qr.svg?device_id=a%20b"), 400);
         assert_eq!(status_of("POST", "/api/phone?device_id=cam_1"), 405);
+    }
+
+    #[test]
+    fn https_set_up_is_public() {
+        for (target, expected) in [
+            ("/ca.crt", Route::AuthorityCertificate),
+            ("/https.html", Route::HttpsPage),
+            ("/api/https", Route::HttpsFacts),
+        ] {
+            let route = route("GET", target).unwrap();
+            assert_eq!(route, expected);
+            assert_eq!(route.need(), Need::Nothing);
+        }
+        assert_eq!(status_of("POST", "/ca.crt"), 405);
     }
 
     #[test]

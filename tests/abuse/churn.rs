@@ -114,7 +114,7 @@ fn counts(outcomes: &BTreeMap<String, u64>) -> String {
 
 /// One cycle: connect, maybe send half a request, close.
 fn connect_and_close(target: &Target, index: usize) -> String {
-    let mut stream = match http::connect(target) {
+    let mut stream = match http::connect_tcp(target) {
         Ok(stream) => stream,
         Err(error) => return format!("connect {}", http::failure_kind(&error)),
     };
@@ -132,7 +132,7 @@ fn connect_and_close(target: &Target, index: usize) -> String {
 /// Opens a stream, reads its head and a few hundred bytes, and leaves.
 fn leave_mid_frame(target: &Target, device: &str) -> String {
     let attempt = || -> std::io::Result<String> {
-        let mut stream = http::connect(target)?;
+        let mut stream = http::connect_tcp(target)?;
         stream.write_all(&http::stream_request(target, device))?;
         let mut reader = BufReader::new(stream);
         let head = http::read_response_head(&mut reader)?;

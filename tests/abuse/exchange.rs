@@ -175,7 +175,7 @@ pub struct Pending {
 /// timed out ends the exchange here. `head_only` says the request was a `HEAD`, whose answer
 /// has no body whatever its headers say.
 pub fn send(target: &Target, request: &[u8], head_only: bool) -> Pending {
-    let stream = match http::connect(target) {
+    let stream = match http::connect_tcp(target) {
         Ok(mut stream) => match stream.write_all(request) {
             Ok(()) => Ok(stream),
             Err(error) if is_timeout(&error) => Err("stalled while sending".to_string()),

@@ -324,8 +324,8 @@ fn send_all(target: &Target, cases: &[Case], scale: &Scale, within: Duration) ->
 
 /// Connects and sends; a relay that closes while the bytes go out has answered `closed`.
 fn send(target: &Target, bytes: &[u8]) -> Result<TcpStream, String> {
-    let mut stream =
-        http::connect(target).map_err(|error| format!("connect {}", http::failure_kind(&error)))?;
+    let mut stream = http::connect_tcp(target)
+        .map_err(|error| format!("connect {}", http::failure_kind(&error)))?;
     match stream.write_all(bytes) {
         Ok(()) => Ok(stream),
         // What the relay said before closing may still be readable.

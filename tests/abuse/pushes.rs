@@ -115,7 +115,7 @@ pub fn broken_pushes(scale: &Scale) -> Row {
 /// Sends the head and part of the body, then hangs up.
 fn cut_push(target: &Target, device: u32) -> std::io::Result<()> {
     let frame = Frame::new(FRAME_BYTES, device);
-    let mut stream = http::connect(target)?;
+    let mut stream = http::connect_tcp(target)?;
     stream.write_all(&http::push_request_head(
         target,
         &device_id(device),
@@ -128,7 +128,7 @@ fn cut_push(target: &Target, device: u32) -> std::io::Result<()> {
 /// its reason, or what went wrong.
 fn absurd_push(target: &Target, device: u32) -> (Option<u16>, String) {
     let attempt = || -> std::io::Result<(u16, String)> {
-        let mut stream = http::connect(target)?;
+        let mut stream = http::connect_tcp(target)?;
         write!(
             stream,
             "POST /pump_push/{} HTTP/1.1\r\nHost: {}\r\nContent-Type: image/jpeg\r\n\

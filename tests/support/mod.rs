@@ -24,6 +24,8 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Threads of a relay with no connection open: main (the accept loop) and housekeeping. Each
 /// open connection adds one.
 pub const THREADS_AT_REST: usize = 2;
+/// The same with HTTPS on: its accept loop is one more thread.
+pub const THREADS_AT_REST_TLS: usize = THREADS_AT_REST + 1;
 
 /// The placeholder picture the relay streams while a device has no live frame.
 pub const NO_SIGNAL: &[u8] = include_bytes!("../../assets/no_signal.jpg");
@@ -61,6 +63,10 @@ pub fn relay_command() -> Command {
 pub struct Relay {
     child: Child,
     pub addr: SocketAddr,
+    /// The HTTPS port's address, when the test asked for one (`--tls-listen 127.0.0.1:0`).
+    /// Every other relay runs with `--tls-listen off`, so that none takes the fixed default
+    /// port 19443 and collides with another.
+    pub tls_addr: Option<SocketAddr>,
     log: Arc<Mutex<Vec<String>>>,
     /// The relay's `--state-dir`: a fresh directory of its own unless the test named one, so
     /// that no test sees another's certificate authority or settings. Removed on drop when
@@ -127,10 +133,14 @@ impl Relay {
             Some(path) => (PathBuf::from(path), false),
             None => (scratch_dir("state"), true),
         };
+        let wants_tls = extra_args.contains(&"--tls-listen");
         let mut command = relay_command();
         // Loopback and a free port, unless the test listens elsewhere.
         if !extra_args.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
+        }
+        if !wants_tls {
+            command.args(["--tls-listen", "off"]);
         }
         command
             .args(extra_args)
@@ -145,6 +155,7 @@ impl Relay {
         let stderr = child.stderr.take().expect("stderr is piped");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (addr_tx, addr_rx) = mpsc::channel();
+        let (tls_tx, tls_rx) = mpsc::channel();
         {
             let log = Arc::clone(&log);
             thread::spawn(move || {
@@ -152,6 +163,10 @@ impl Relay {
                     if let Some(rest) = line.split("listening on ").nth(1) {
                         let addr = rest.split_whitespace().next().unwrap_or_default();
                         let _ = addr_tx.send(addr.parse::<SocketAddr>().ok());
+                    }
+                    if let Some(rest) = line.split("HTTPS on ").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap_or_default();
+                        let _ = tls_tx.send(addr.parse::<SocketAddr>().ok());
                     }
                     log.lock().unwrap().push(line);
                 }
@@ -168,9 +183,23 @@ impl Relay {
                     log.lock().unwrap()
                 )
             });
+        let tls_addr = if wants_tls {
+            let tls_addr = tls_rx.recv_timeout(Duration::from_secs(20)).ok().flatten();
+            if tls_addr.is_none() {
+                let _ = child.kill();
+                panic!(
+                    "relay did not report its HTTPS address: {:?}",
+                    log.lock().unwrap()
+                );
+            }
+            tls_addr
+        } else {
+            None
+        };
         Relay {
             child,
             addr,
+            tls_addr,
             log,
             state_dir,
             made_state_dir,
@@ -218,6 +247,17 @@ impl Relay {
             }
             thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// How many lines the relay has logged so far.
+    pub fn log_len(&self) -> usize {
+        self.log.lock().unwrap().len()
+    }
+
+    /// The last `count` log lines.
+    pub fn log_tail(&self, count: usize) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log[log.len().saturating_sub(count)..].to_vec()
     }
 
     /// Whether some log line so far contains `needle`.
