@@ -2,16 +2,20 @@
 //
 // The parts are the real ones: the release binary of the relay on 127.0.0.1, Debian's
 // Chromium driven by playwright-core (no downloaded browser), Chromium's fake camera (a moving
-// test pattern) behind the real getUserMedia, and Debian's ffmpeg and ffprobe as viewers.
+// test pattern) behind the real getUserMedia, and Debian's ffmpeg and ffprobe as viewers. The QR
+// codes are read back with zbarimg, and the phone that opens them trusts the relay's HTTPS
+// through its own NSS store (certutil), as a phone does after installing the certificate.
 // Screenshots of both pages go to target/e2e/ (`make screenshots` copies them into docs/).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import { spawn, execFile, execFileSync } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
 import { createServer } from 'node:net';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
-import { networkInterfaces } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -398,65 +402,127 @@ async function zbar(file) {
   return decoded.stdout.toString().replace(/\n$/, '');
 }
 
-test('a first-run dashboard welcomes, its QR code decodes to the push link, and a phone that opens it streams', async () => {
-  const lan = lanAddress();
-  // Pushing needs a token; the dashboard is opened with it, so its code carries it.
-  const relayOnLan = new Relay(await freePort(), ['--push-token', 'e2e-qr-token'], '', '0.0.0.0');
-  await relayOnLan.start();
-  const origin = `http://${lan}:${relayOnLan.port}`;
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  // Plain HTTP for now: the phone is told to treat the relay's LAN origin as secure, as
-  // chrome://flags does on a real phone, until the relay serves HTTPS itself.
-  const phoneBrowser = await chromium.launch({
+/**
+ * A Chromium "phone" with a fresh profile whose NSS store ($HOME/.pki/nssdb, made with
+ * certutil) trusts the authority in `caFile`, as a phone does after installing /ca.crt. No
+ * --ignore-certificate-errors and no insecure-origin flag: the trust comes from the store.
+ */
+function trustingPhone(home, caFile) {
+  const nssdb = join(home, '.pki', 'nssdb');
+  mkdirSync(nssdb, { recursive: true });
+  execFileSync('certutil', ['-d', `sql:${nssdb}`, '-N', '--empty-password'], { timeout: 20000 });
+  execFileSync('certutil', ['-d', `sql:${nssdb}`, '-A', '-t', 'C,,', '-n', 'streampump',
+    '-i', caFile], { timeout: 20000 });
+  return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: [...BROWSER_FLAGS, ...CAMERA_FLAGS, `--unsafely-treat-insecure-origin-as-secure=${origin}`],
+    args: [...BROWSER_FLAGS, ...CAMERA_FLAGS],
+    env: { ...process.env, HOME: home },
   });
+}
+
+/** Waits until the dashboard's QR code `#id` shows `device`, then screenshots it to `file`. */
+async function shootCode(dashboard, id, device, file) {
+  const code = dashboard.locator(`#${id}`);
+  await eventually(`the QR code #${id} drawn`, 5000, async () =>
+    new RegExp(`device_id=${device}`).test(await code.getAttribute('src')) &&
+    (await code.evaluate((img) => img.complete && img.naturalWidth)) > 0);
+  await code.screenshot({ path: file });
+}
+
+test('a first-run dashboard welcomes, its QR codes decode to the HTTPS push link and the set-up page, and a phone that trusts the relay streams', async () => {
+  const lan = lanAddress();
+  const scratch = mkdtempSync(join(tmpdir(), 'streampump-e2e-qr-'));
+  const stateDir = join(scratch, 'state');
+  const tlsPort = await freePort();
+  // Pushing needs a token; the dashboard is opened with it, so its code carries it. HTTPS on
+  // every address, with the relay's own authority, as a relay for phones runs by default.
+  const relayOnLan = new Relay(await freePort(), ['--push-token', 'e2e-qr-token',
+    '--tls-listen', `0.0.0.0:${tlsPort}`, '--state-dir', stateDir], '', '0.0.0.0');
+  let phoneBrowser;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   try {
+    await relayOnLan.start();
+    await eventually('the relay to serve HTTPS', 10000, async () =>
+      relayOnLan.log.includes('HTTPS on ') && existsSync(join(stateDir, 'ca.crt')));
+    const origin = `http://${lan}:${relayOnLan.port}`;
+    const expectedPush = `https://${lan}:${tlsPort}/push.html?device_id=qr_cam&token=e2e-qr-token`;
+    const expectedSetup = `${origin}/https.html`;
+
     const dashboard = await context.newPage();
     await dashboard.goto(`${origin}/?token=e2e-qr-token`);
     assert.equal(await dashboard.textContent('#add-title'), 'Welcome: add your first phone');
     assert.ok(await dashboard.isVisible('#welcome'));
     await dashboard.fill('#new-id', 'qr_cam');
-    const expected = `${origin}/push.html?device_id=qr_cam&token=e2e-qr-token`;
     await eventually('the link for qr_cam', 5000, async () =>
-      (await dashboard.textContent('#push-url')).includes(expected));
-    const code = dashboard.locator('#push-code');
-    await eventually('the QR code drawn', 5000, async () =>
-      /device_id=qr_cam/.test(await code.getAttribute('src')) &&
-      (await code.evaluate((img) => img.complete && img.naturalWidth)) > 0);
-    const shot = join(ARTIFACTS, 'push-code.png');
-    await code.screenshot({ path: shot });
+      (await dashboard.textContent('#push-url')).includes(expectedPush));
+    assert.ok((await dashboard.textContent('#push-url')).includes(expectedSetup));
+    const pushShot = join(ARTIFACTS, 'push-code.png');
+    const setupShot = join(ARTIFACTS, 'setup-code.png');
+    await shootCode(dashboard, 'push-code', 'qr_cam', pushShot);
+    await shootCode(dashboard, 'setup-code', 'qr_cam', setupShot);
     await dashboard.screenshot({ path: join(ARTIFACTS, 'dashboard-welcome.png'), fullPage: true });
-    const link = await zbar(shot);
-    assert.equal(link, expected);
+    const pushLink = await zbar(pushShot);
+    const setupLink = await zbar(setupShot);
+    assert.equal(pushLink, expectedPush);
+    assert.equal(setupLink, expectedSetup);
 
-    // Without the token, the dashboard cannot know it: a placeholder and no code.
+    // Without the token, the dashboard cannot know it: a placeholder and no codes at all.
     const stranger = await context.newPage();
     await stranger.goto(`${origin}/`);
     await eventually('the placeholder link', 5000, async () =>
-      /push\.html\?device_id=cam_1&token=PUSH_TOKEN/.test(await stranger.textContent('#push-url')));
+      (await stranger.textContent('#push-url')).includes(
+        `https://${lan}:${tlsPort}/push.html?device_id=cam_1&token=PUSH_TOKEN`));
     assert.equal(await stranger.locator('#push-code').count(), 0);
+    assert.equal(await stranger.locator('#setup-code').count(), 0);
 
-    // The phone opens what it scanned.
+    // The authority as the relay serves it to phones (DER at /ca.crt) is the one in the state
+    // directory, and the certificate of the HTTPS port names the LAN address.
+    const caFile = join(stateDir, 'ca.crt');
+    const served = Buffer.from(await (await fetch(`${origin}/ca.crt`)).arrayBuffer());
+    const stored = new X509Certificate(readFileSync(caFile));
+    assert.ok(served.equals(stored.raw), '/ca.crt serves the state directory\'s authority');
+    const fingerprint = createHash('sha256').update(served).digest('hex')
+      .toUpperCase().match(/../g).join(':');
+    assert.equal(fingerprint, stored.fingerprint256);
+    const leaf = await new Promise((resolve, reject) => {
+      const socket = tlsConnect({ host: lan, port: tlsPort, ca: readFileSync(caFile), timeout: 10000 },
+        () => { resolve(socket.getPeerX509Certificate()); socket.end(); });
+      socket.on('error', reject);
+      socket.on('timeout', () => reject(new Error('no TLS handshake within 10 s')));
+    });
+    assert.ok(leaf.checkIP(lan), `the certificate names ${lan}: ${leaf.subjectAltName}`);
+    assert.ok(leaf.checkIssued(stored), 'the certificate is issued by the relay\'s authority');
+
+    // The phone opens what it scanned, over HTTPS, trusting only what it installed.
+    phoneBrowser = await trustingPhone(join(scratch, 'phone'), caFile);
     const phonePage = await phoneBrowser.newPage({ viewport: { width: 412, height: 860 } });
-    await phonePage.goto(link);
+    await phonePage.goto(pushLink);
+    assert.equal(await phonePage.evaluate(() => window.isSecureContext), true);
     assert.equal(await phonePage.inputValue('#device'), 'qr_cam');
     await phonePage.selectOption('#size', '320x240');
     await phonePage.uncheck('#idle');
     await phonePage.click('#toggle');
-    await eventually('qr_cam online through the scanned link', 20000, async () => {
+    await eventually('qr_cam online through the scanned HTTPS link', 20000, async () => {
       const found = await relayOnLan.device('qr_cam');
       return found && found.online && found.frames_received > 2;
     });
+    assert.match(await phonePage.textContent('#state'), /Streaming as qr_cam/);
     // With a camera, the welcome gives way to the usual page.
     await eventually('the welcome to end', 8000, async () =>
       (await dashboard.textContent('#add-title')) === 'Add a phone');
     assert.equal(await dashboard.isVisible('#welcome'), false);
     await phonePage.click('#toggle');
+
+    // The scanned set-up page shows the authority's fingerprint, to check before installing.
+    const setupPage = await phoneBrowser.newPage({ viewport: { width: 412, height: 860 } });
+    await setupPage.goto(setupLink);
+    await eventually('the fingerprint on the set-up page', 5000, async () =>
+      (await setupPage.textContent('#fingerprint')) === fingerprint);
   } finally {
-    await phoneBrowser.close();
+    if (phoneBrowser) await phoneBrowser.close();
     await context.close();
     await relayOnLan.stop();
+    rmSync(scratch, { recursive: true, force: true });
   }
 });
