@@ -7,58 +7,22 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import {
+  RELAY, CHROMIUM, ARTIFACTS, BROWSER_FLAGS, CAMERA_FLAGS, freePort, sleep, eventually,
+} from './support.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const RELAY = process.env.STREAMPUMP_BIN || join(ROOT, 'target/release/streampump');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const ARTIFACTS = join(ROOT, 'target/e2e');
 const NAME = 'cams.test';
 const DEVICE = 'tls_cam';
 // What the issue asks of the secure page: 640x480 at more than 5 frames a second.
 const MIN_INPUT_FPS = 5;
-const BROWSER_FLAGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
-  `--host-resolver-rules=MAP ${NAME} 127.0.0.1`,
-];
-const CAMERA_FLAGS = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
+// The relay is reached as NAME, which only this browser resolves (to loopback).
+const RESOLVE_FLAGS = [`--host-resolver-rules=MAP ${NAME} 127.0.0.1`];
 
-mkdirSync(ARTIFACTS, { recursive: true });
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function eventually(what, ms, check) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(200);
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
-}
 
 const scratch = mkdtempSync(join(tmpdir(), 'streampump-e2e-https-'));
 const stateDir = join(scratch, 'state');
@@ -73,7 +37,7 @@ function launch(home) {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: [...BROWSER_FLAGS, ...CAMERA_FLAGS],
+    args: [...BROWSER_FLAGS, ...RESOLVE_FLAGS, ...CAMERA_FLAGS],
     env: { ...process.env, HOME: home },
   });
 }

@@ -12,56 +12,24 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import { request as httpRequest } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import {
+  RELAY, CHROMIUM, ARTIFACTS, BROWSER_FLAGS, CAMERA_FLAGS, freePort, sleep,
+  eventually as eventuallyEvery,
+} from './support.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const RELAY = process.env.STREAMPUMP_BIN || join(ROOT, 'target/release/streampump');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const ARTIFACTS = join(ROOT, 'target/e2e');
+// These tests time how soon something happens (a setting applied, a fresh frame): poll finely.
+const eventually = (what, ms, check) => eventuallyEvery(what, ms, check, 50);
+
 const DEVICE = 'managed_cam';
-const BROWSER_FLAGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
-  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-];
+
 const TRIALS = Number(process.env.MANAGED_TRIALS || 20);
 
-mkdirSync(ARTIFACTS, { recursive: true });
 const figures = {};
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function eventually(what, ms, check) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(50);
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
-}
 
 function run(command, args, timeoutMs) {
   return new Promise((resolve) => {
@@ -189,7 +157,7 @@ before(async () => {
   stateDir = mkdtempSync(join(tmpdir(), 'streampump-managed-'));
   relay = new Relay(await freePort(), stateDir);
   await relay.start();
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: BROWSER_FLAGS });
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...BROWSER_FLAGS, ...CAMERA_FLAGS] });
 });
 
 after(async () => {

@@ -11,62 +11,22 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile, execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { createServer } from 'node:net';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { join } from 'node:path';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { connect as tlsConnect } from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import {
+  RELAY, CHROMIUM, ARTIFACTS, BROWSER_FLAGS, CAMERA_FLAGS, freePort, sleep, eventually,
+} from './support.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const RELAY = process.env.STREAMPUMP_BIN || join(ROOT, 'target/release/streampump');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const ARTIFACTS = join(ROOT, 'target/e2e');
 const DEVICE = 'e2e_cam';
 // The page is asked for 10 fps. Headless Chromium on a loaded 2-core CI machine renders its
 // fake camera and encodes JPEGs in software, so well under 10 is normal; 3 fps is far above
 // what a broken pipeline (one frame, then nothing) would show, and is what a slow phone gives.
 const MIN_INPUT_FPS = 3;
-// Flags every launch needs on a machine without network, GPU or a user session.
-const BROWSER_FLAGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  // Keep timers running at full speed although no window is focused.
-  '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
-];
-const CAMERA_FLAGS = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
 
-mkdirSync(ARTIFACTS, { recursive: true });
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `check` until it returns a truthy value or `ms` pass; fails with `what`. */
-async function eventually(what, ms, check) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(200);
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
-}
 
 class Relay {
   // `args`: more flags; `viewToken`: presented by `device()` on a relay that needs one;
