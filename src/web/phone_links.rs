@@ -18,7 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::config::Config;
 use crate::relay::device_id::DeviceId;
-use crate::web::status::push_json_string;
+use crate::text::json::push_string;
 
 /// What stands in the push link for a token the dashboard does not know.
 pub const TOKEN_PLACEHOLDER: &str = "PUSH_TOKEN";
@@ -155,14 +155,14 @@ impl PhoneLinks {
         match self {
             PhoneLinks::Unreachable(why) => {
                 json.push_str("{\"reachable\":false,\"why\":");
-                push_json_string(&mut json, why);
+                push_string(&mut json, why);
             }
             PhoneLinks::Links { push, token, setup } => {
                 json.push_str("{\"reachable\":true,\"push\":");
-                push_json_string(&mut json, push);
+                push_string(&mut json, push);
                 let _ = write!(json, ",\"push_token\":\"{token}\",\"setup\":");
                 match setup {
-                    Some(setup) => push_json_string(&mut json, setup),
+                    Some(setup) => push_string(&mut json, setup),
                     None => json.push_str("null"),
                 }
             }

@@ -15,6 +15,7 @@ use crate::relay::device_id::DeviceId;
 use crate::relay::memory::Snapshot;
 use crate::relay::settings_store::Versioned;
 use crate::text::decimal;
+use crate::text::json::push_string;
 
 /// `X-Memory-Budget: 8388608` and
 /// `X-Memory-Use: frames=N uploads=N in_flight=N refused=N evicted=N` (bytes, then counts).
@@ -42,7 +43,7 @@ pub fn devices_json(
             json.push(',');
         }
         json.push_str("{\"id\":");
-        push_json_string(&mut json, status.id.as_str());
+        push_string(&mut json, status.id.as_str());
         let optional = |value: Option<String>| value.unwrap_or_else(|| "null".to_string());
         let _ = write!(
             json,
@@ -98,21 +99,6 @@ fn push_management_json(json: &mut String, status: &DeviceStatus, settings: Opti
         }
         None => json.push_str("null"),
     }
-}
-
-pub fn push_json_string(json: &mut String, text: &str) {
-    json.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => json.push_str("\\\""),
-            '\\' => json.push_str("\\\\"),
-            c if c < ' ' => {
-                let _ = write!(json, "\\u{:04x}", u32::from(c));
-            }
-            c => json.push(c),
-        }
-    }
-    json.push('"');
 }
 
 /// The plain-text page at `/`: what this is and where things are.
@@ -185,12 +171,5 @@ mod tests {
             "\"last_frame_age_ms\":null,\"last_frame_bytes\":null,\"width\":null,\"height\":null"
         ));
         assert_eq!(devices_json(&[], &|_| None), "[]\n");
-    }
-
-    #[test]
-    fn strings_are_escaped() {
-        let mut json = String::new();
-        push_json_string(&mut json, "a\"b\\c\n");
-        assert_eq!(json, "\"a\\\"b\\\\c\\u000a\"");
     }
 }
