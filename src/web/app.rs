@@ -224,9 +224,14 @@ impl App {
             ));
         }
         let mut document = Vec::new();
-        request
-            .body()
-            .take(limit as u64 + 1)
+        // Read as a push's body is (`dyn Upload`), so that both share one copy of std's
+        // `read_to_end` (1.5 KB less on mipsel).
+        let mut body = Pushed {
+            body: request.body(),
+            timeout: self.config.push_timeout,
+        };
+        let body: &mut dyn Upload = &mut body;
+        body.take(limit as u64 + 1)
             .read_to_end(&mut document)
             .map_err(|error| push::interrupted(document.len() as u64, None, &error))?;
         let document = std::str::from_utf8(&document)
