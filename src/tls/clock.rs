@@ -4,17 +4,41 @@
 //! `Date` header), so a day count is turned into a date here rather than pulling in `time`'s
 //! clock support.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rcgen::{date_time_ymd, CertificateParams};
 
 use crate::http::date::civil_from_days;
 
-/// Days since 1970-01-01, by the system clock.
+/// 2026-12-01, in days since 1970-01-01: no clock showing an earlier day is right, since this
+/// code did not exist before it.
+const EARLIEST_DAY: u64 = 20_788;
+
+static CLOCK_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Days since 1970-01-01, by the system clock, but never before [`EARLIEST_DAY`].
+///
+/// A router without a battery-backed clock may start the relay before NTP has set the time,
+/// at 1970. A certificate authority made then would have expired in 1990 by the time the clock
+/// is right, and be kept for ever; a server certificate would be dated decades before any
+/// phone's clock. Dated from the earliest possible day instead, both are valid for a phone at
+/// once, and the server certificate is renewed on the usual schedule once the clock is set.
 pub fn days_now() -> u64 {
-    SystemTime::now()
+    let today = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs() / 86_400)
+        .map_or(0, |since| since.as_secs() / 86_400);
+    if today < EARLIEST_DAY {
+        // Once: the certificates are looked at every 30 s until the clock is set.
+        if !CLOCK_WARNED.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "the system clock is before 2026-12-01 (not set yet?): certificates are dated \
+                 from that day instead"
+            );
+        }
+        return EARLIEST_DAY;
+    }
+    today
 }
 
 /// Makes `params` valid from midnight UTC of day `from` to midnight of day `until` (days
@@ -33,4 +57,15 @@ fn ymd(days: u64) -> (i32, u8, u8) {
         u8::try_from(month).unwrap_or(1),
         u8::try_from(day).unwrap_or(1),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_earliest_day_is_the_first_of_december_2026() {
+        assert_eq!(civil_from_days(EARLIEST_DAY), (2026, 12, 1));
+        assert!(days_now() >= EARLIEST_DAY);
+    }
 }
