@@ -83,15 +83,24 @@ fn the_link_carries_the_dashboards_token_only_when_it_may_push() {
         "--admin-token",
         "admin-secret",
     ]);
-    // The admin token passes wherever a push token does: it goes into the link.
+    // The push token goes into the link and its code (on a relay whose viewing is open, so
+    // that a dashboard opened with the push token may ask for it).
+    {
+        let (_open, authority) = relay_on_lan(&["--push-token", "push-secret"]);
+        let answer = push_link(&authority, "device_id=cam_1&token=push-secret");
+        let carried = format!("http://{authority}/push.html?device_id=cam_1&token=push-secret");
+        assert_eq!(answer["push"], carried.as_str());
+        assert_eq!(answer["push_token"], "carried");
+        assert_eq!(
+            code_text(&authority, "device_id=cam_1&token=push-secret"),
+            carried
+        );
+    }
+    // The admin token pushes too, but a phone keeps its link in its history, and the admin
+    // token also forgets devices: a placeholder instead.
     let answer = push_link(&authority, "device_id=cam_1&token=admin-secret");
-    let carried = format!("http://{authority}/push.html?device_id=cam_1&token=admin-secret");
-    assert_eq!(answer["push"], carried.as_str());
-    assert_eq!(answer["push_token"], "carried");
-    assert_eq!(
-        code_text(&authority, "device_id=cam_1&token=admin-secret"),
-        carried
-    );
+    assert_eq!(answer["push_token"], "needed");
+    assert!(!answer["push"].as_str().unwrap().contains("admin-secret"));
     // A view token cannot push: a placeholder, never the view token.
     let answer = push_link(&authority, "device_id=cam_1&token=view-secret");
     assert_eq!(

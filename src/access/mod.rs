@@ -137,8 +137,10 @@ impl Policy {
         self.push_token.is_some() || !self.device_tokens.is_empty()
     }
 
-    /// Whether `token` alone lets its holder push as `device`: the push token, the device's own
-    /// token, or the admin token. The dashboard puts such a token in the push link it offers.
+    /// Whether `token` is one a phone should push with as `device`: the push token or the
+    /// device's own token. The dashboard puts such a token in the push link and its QR code.
+    /// Not the admin token, although it pushes too: a phone keeps its link in its history, and
+    /// the admin token also forgets devices and changes their settings.
     pub fn token_may_push(&self, device: &DeviceId, token: &str) -> bool {
         let token = token.as_bytes();
         let global = self.push_token.as_ref().is_some_and(|t| t.matches(token));
@@ -146,8 +148,7 @@ impl Policy {
             .device_tokens
             .iter()
             .any(|(id, secret)| id == device && secret.matches(token));
-        let admin = self.admin_token.as_ref().is_some_and(|t| t.matches(token));
-        global | own | admin
+        global | own
     }
 
     /// Whether viewing needs credentials.
@@ -235,7 +236,7 @@ mod tests {
     }
 
     #[test]
-    fn a_token_may_push_when_it_is_a_push_own_or_admin_token() {
+    fn a_token_goes_into_a_push_link_when_it_is_a_push_or_own_token() {
         let policy = Policy {
             push_token: Some(secret("push")),
             device_tokens: vec![(id("cam_1"), secret("own"))],
@@ -245,7 +246,7 @@ mod tests {
         };
         assert!(policy.token_may_push(&id("cam_1"), "push"));
         assert!(policy.token_may_push(&id("cam_1"), "own"));
-        assert!(policy.token_may_push(&id("cam_1"), "admin"));
+        assert!(!policy.token_may_push(&id("cam_1"), "admin"));
         assert!(!policy.token_may_push(&id("cam_2"), "own"));
         assert!(!policy.token_may_push(&id("cam_1"), "view"));
         assert!(!policy.token_may_push(&id("cam_1"), "pus"));

@@ -41,6 +41,43 @@ impl Socket {
     pub fn read_now(&self, out: &mut [u8]) -> usize {
         (&self.stream).read(out).unwrap_or(0)
     }
+
+    /// The deadline a write starting now must meet (`--write-timeout` from now).
+    pub fn write_deadline(&self) -> Instant {
+        Instant::now() + self.write_timeout
+    }
+
+    /// Writes all of `bytes` by `deadline`, or fails with `TimedOut`: one answer written in
+    /// pieces (TLS records) keeps a single deadline across them.
+    pub fn write_all_by(&self, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+        let mut shortened = false;
+        let result = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out"));
+            }
+            // What is left of the deadline, once it is less than the socket's own timeout.
+            if left < self.write_timeout {
+                if let Err(error) = self.stream.set_write_timeout(Some(left)) {
+                    break Err(error);
+                }
+                shortened = true;
+            }
+            match (&self.stream).write(bytes) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(count) if count == bytes.len() => break Ok(()),
+                Ok(count) => bytes = &bytes[count..],
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => break Err(error),
+            }
+        };
+        if shortened {
+            // Back to the full timeout for the next write; a socket that cannot take it is
+            // finished anyway.
+            let _ = self.stream.set_write_timeout(Some(self.write_timeout));
+        }
+        result
+    }
 }
 
 impl Wire for Socket {
@@ -65,33 +102,8 @@ impl Wire for Socket {
         }
     }
 
-    fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
-        let deadline = Instant::now() + self.write_timeout;
-        let mut shortened = false;
-        let result = loop {
-            match (&self.stream).write(bytes) {
-                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
-                Ok(count) if count == bytes.len() => break Ok(()),
-                Ok(count) => bytes = &bytes[count..],
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => break Err(error),
-            }
-            // A partial write: the rest gets what is left of the write timeout.
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out"));
-            }
-            if let Err(error) = self.stream.set_write_timeout(Some(left)) {
-                break Err(error);
-            }
-            shortened = true;
-        };
-        if shortened {
-            // Back to the full timeout for the next write; a socket that cannot take it is
-            // finished anyway.
-            let _ = self.stream.set_write_timeout(Some(self.write_timeout));
-        }
-        result
+    fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        self.write_all_by(bytes, self.write_deadline())
     }
 
     fn shutdown(&self, how: Shutdown) {

@@ -118,11 +118,9 @@ fn read_body(
         // Chunked, or no body at all: read up to one byte past the limit to tell "at the
         // limit" from "over it". The rest of an oversized body is left unread.
         None => {
-            let mut bytes = Vec::new();
-            let limit = max_frame_bytes as u64 + 1;
-            body.take(limit)
-                .read_to_end(&mut bytes)
-                .map_err(|error| interrupted(bytes.len() as u64, None, &error))?;
+            let limit = max_frame_bytes + 1;
+            let bytes = read_up_to(body, limit)
+                .map_err(|(read, error)| interrupted(read as u64, None, &error))?;
             if bytes.is_empty() {
                 Err(empty())
             } else if bytes.len() > max_frame_bytes {
@@ -130,6 +128,35 @@ fn read_body(
             } else {
                 Ok(Part::from_jpeg(&bytes, Some(charge_part(bytes.len())?)))
             }
+        }
+    }
+}
+
+/// Reads at most `limit` bytes into a buffer that never grows past `limit` (`read_to_end`
+/// doubles its buffer, which could take twice what the push was charged). On an error, how
+/// much had arrived.
+fn read_up_to(body: &mut dyn Upload, limit: usize) -> Result<Vec<u8>, (usize, io::Error)> {
+    const FIRST_BYTES: usize = 64 * 1024;
+    let mut bytes = Vec::new();
+    let mut piece = [0u8; 8 * 1024];
+    loop {
+        let room = limit - bytes.len();
+        if room == 0 {
+            return Ok(bytes);
+        }
+        let wanted = room.min(piece.len());
+        match body.read(&mut piece[..wanted]) {
+            Ok(0) => return Ok(bytes),
+            Ok(count) => {
+                if bytes.capacity() - bytes.len() < count {
+                    // Doubling, as Vec does, but never past `limit`.
+                    let grown = (bytes.len() * 2).max(FIRST_BYTES).min(limit);
+                    bytes.reserve_exact(grown.max(bytes.len() + count) - bytes.len());
+                }
+                bytes.extend_from_slice(&piece[..count]);
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err((bytes.len(), error)),
         }
     }
 }

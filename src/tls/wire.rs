@@ -13,8 +13,11 @@
 //! that the connection's thread alone takes in practice. `shutdown` and `abort` go to the
 //! socket without the lock, so another thread can still end a connection blocked in a read.
 //!
-//! Writes encrypt the whole answer into one buffer first and hand it to the socket in one
-//! `write_all`, so `--write-timeout` bounds a frame over TLS as it does over plain TCP.
+//! Writes are encrypted and sent in pieces of [`WRITE_PIECE_BYTES`] under one deadline for the
+//! whole answer, so `--write-timeout` bounds a frame over TLS as it does over plain TCP. Not
+//! the whole answer at once: a frame encrypted whole would be a second copy of it for every
+//! HTTPS viewer, held as long as a slow viewer takes, outside the memory budget that counts
+//! the one frame all plain viewers share.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -30,8 +33,11 @@ use crate::https::{HandshakeFailure, HandshakeTally};
 
 /// The first byte of every TLS record that starts a handshake (RFC 8446 §5.1).
 const HANDSHAKE_RECORD: u8 = 0x16;
-/// An encryption buffer that grew past this (a big frame) is given back after use.
-const KEPT_BUFFER_BYTES: usize = 64 * 1024;
+/// An encryption buffer that grew past this is given back after use (a piece of an answer with
+/// its records' overhead stays under it).
+const KEPT_BUFFER_BYTES: usize = 80 * 1024;
+/// How much of an answer is encrypted before it is sent: four TLS records of 16 KiB.
+const WRITE_PIECE_BYTES: usize = 64 * 1024;
 
 pub struct TlsWire {
     socket: Socket,
@@ -51,8 +57,8 @@ struct Session {
 
 impl TlsWire {
     pub fn new(socket: Socket, mut tls: ServerConnection, tally: Arc<HandshakeTally>) -> TlsWire {
-        // Each write is encrypted whole and sent under one write timeout (see the module
-        // docs); rustls's own cap on buffered output would split a large frame instead.
+        // Writes are cut into pieces here (see the module docs), each sent before the next is
+        // encrypted, so rustls's own cap on buffered output is never what limits them.
         tls.set_buffer_limit(None);
         TlsWire {
             socket,
@@ -68,13 +74,18 @@ impl TlsWire {
 
     /// Sends what rustls has to send (handshake messages, alerts, records).
     fn flush(&self, session: &mut Session) -> io::Result<()> {
+        self.flush_by(session, self.socket.write_deadline())
+    }
+
+    /// Sends what rustls has to send by `deadline`.
+    fn flush_by(&self, session: &mut Session, deadline: Instant) -> io::Result<()> {
         while session.tls.wants_write() {
             session.tls.write_tls(&mut session.outgoing)?;
         }
         if session.outgoing.is_empty() {
             return Ok(());
         }
-        let sent = self.socket.write_all(&session.outgoing);
+        let sent = self.socket.write_all_by(&session.outgoing, deadline);
         session.outgoing.clear();
         if session.outgoing.capacity() > KEPT_BUFFER_BYTES {
             session.outgoing = Vec::new();
@@ -193,8 +204,12 @@ impl Wire for TlsWire {
                 "TLS handshake not complete",
             ));
         }
-        session.tls.writer().write_all(bytes)?;
-        self.flush(session)
+        let deadline = self.socket.write_deadline();
+        for piece in bytes.chunks(WRITE_PIECE_BYTES) {
+            session.tls.writer().write_all(piece)?;
+            self.flush_by(session, deadline)?;
+        }
+        Ok(())
     }
 
     fn shutdown(&self, how: Shutdown) {

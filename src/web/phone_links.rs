@@ -145,7 +145,14 @@ impl PhoneLinks {
                 &push_path(Some(device), token),
             ),
             token: token.as_str(),
-            setup: setup_link(&host, port, https),
+            // Plain HTTP on the port the dashboard was reached on, unless that was the HTTPS
+            // port (the dashboard opened over HTTPS): then the plain port the relay listens on.
+            setup: setup_link(
+                &host,
+                port.filter(|&reached| https.map(|h| h.port) != Some(reached))
+                    .or(Some(listen.port())),
+                https,
+            ),
         }
     }
 
@@ -336,6 +343,20 @@ mod tests {
                 token: "none",
                 setup: Some("http://cams.lan:19999/https.html".into()),
             }
+        );
+        // A dashboard opened over HTTPS still gets the set-up page on the plain port.
+        let over_https = PhoneLinks::for_dashboard(
+            Some("cams.lan:19443"),
+            &listening("0.0.0.0:19999"),
+            Some(own),
+            &cam(),
+            PushToken::NotNeeded,
+            lan,
+        );
+        assert!(
+            matches!(&over_https, PhoneLinks::Links { setup: Some(setup), .. }
+                if setup == "http://cams.lan:19999/https.html"),
+            "{over_https:?}"
         );
         // A certificate of the user's own needs no set-up page.
         let given = HttpsPort {
