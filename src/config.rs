@@ -295,8 +295,9 @@ impl fmt::Display for Config {
             writeln!(f, "--allow-origin {}", self.allowed_origins.as_flag_value())?;
         }
         writeln!(f, "--state-dir {}", self.state_dir)?;
-        if let Some(command) = &self.on_event {
-            writeln!(f, "--on-event {}", Quoted(command))?;
+        // Shown as *** like the secrets: a webhook's address is one.
+        if self.on_event.is_some() {
+            writeln!(f, "--on-event ***")?;
         }
         writeln!(f, "--battery-low {}", self.battery_low)?;
         writeln!(f, "--event-timeout {}", Seconds(self.event_timeout))?;

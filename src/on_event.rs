@@ -22,7 +22,6 @@ use parking_lot::{Condvar, Mutex};
 use crate::relay::events::{Event, Listener};
 use crate::sys::{self, Exit};
 use crate::text::decimal::Seconds;
-use crate::text::quoted::Quoted;
 
 /// Events waiting for their command at most; more are dropped (and logged).
 pub const QUEUE: usize = 32;
@@ -35,19 +34,34 @@ const CHECK_PERIOD: Duration = Duration::from_millis(20);
 /// The events waiting for the command's thread.
 #[derive(Debug, Default)]
 pub struct EventCommand {
-    waiting: Mutex<VecDeque<Event>>,
+    waiting: Mutex<Queue>,
     arrived: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    events: VecDeque<Event>,
+    /// Events dropped since the queue was last empty: logged once when dropping starts and
+    /// counted when it ends, not a line per event of a flood.
+    dropped: usize,
 }
 
 impl Listener for EventCommand {
     fn hear(&self, event: Event) {
         let mut waiting = self.waiting.lock();
-        if waiting.len() >= QUEUE {
+        if waiting.events.len() >= QUEUE {
+            waiting.dropped += 1;
+            let first = waiting.dropped == 1;
             drop(waiting);
-            log::warn!("{event}: --on-event not run, {QUEUE} events are already waiting");
+            if first {
+                log::warn!(
+                    "{event}: --on-event not run, {QUEUE} events are already waiting; more are \
+                     dropped until the queue is empty"
+                );
+            }
             return;
         }
-        waiting.push_back(event);
+        waiting.events.push_back(event);
         drop(waiting);
         self.arrived.notify_one();
     }
@@ -57,7 +71,14 @@ impl EventCommand {
     fn next(&self) -> Event {
         let mut waiting = self.waiting.lock();
         loop {
-            if let Some(event) = waiting.pop_front() {
+            if let Some(event) = waiting.events.pop_front() {
+                if waiting.events.is_empty() && waiting.dropped > 0 {
+                    log::warn!(
+                        "--on-event: {} events were dropped while the queue was full",
+                        waiting.dropped
+                    );
+                    waiting.dropped = 0;
+                }
                 return event;
             }
             self.arrived.wait(&mut waiting);
@@ -75,10 +96,18 @@ pub fn start(command: String, timeout: Duration) -> io::Result<Arc<EventCommand>
         .spawn(move || loop {
             let event = queue.next();
             if let Err(error) = run(&command, timeout, &event) {
-                log::warn!("{event}: --on-event {}: {error}", Quoted(&command));
+                log::warn!("{event}: --on-event command: {error}");
             }
         })?;
     Ok(events)
+}
+
+/// Which of the relay's environment variables the command inherits: not the relay's own
+/// settings (`STREAMPUMP_*`), which hold its secrets when a service passes them that way (the
+/// OpenWrt init script does). Log lines name the command only as "command" for the same
+/// reason: a webhook's address is a credential.
+fn inherited(name: &[u8]) -> bool {
+    !name.starts_with(b"STREAMPUMP_")
 }
 
 fn run(command: &str, timeout: Duration, event: &Event) -> io::Result<()> {
@@ -95,7 +124,7 @@ fn run(command: &str, timeout: Duration, event: &Event) -> io::Result<()> {
             optional(event.charging.map(|c| u8::from(c).to_string())),
         ),
     ];
-    let child = sys::spawn_shell(command, &environment)?;
+    let child = sys::spawn_shell(command, &environment, inherited)?;
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait()? {
@@ -104,14 +133,11 @@ fn run(command: &str, timeout: Duration, event: &Event) -> io::Result<()> {
                 return Ok(());
             }
             Some(Exit::Code(code)) => {
-                log::warn!("{event}: --on-event {} exited with {code}", Quoted(command));
+                log::warn!("{event}: --on-event command exited with {code}");
                 return Ok(());
             }
             Some(Exit::Signal(signal)) => {
-                log::warn!(
-                    "{event}: --on-event {} ended by signal {signal}",
-                    Quoted(command)
-                );
+                log::warn!("{event}: --on-event command ended by signal {signal}");
                 return Ok(());
             }
             None => {}
@@ -122,8 +148,7 @@ fn run(command: &str, timeout: Duration, event: &Event) -> io::Result<()> {
             }
             child.wait()?;
             log::warn!(
-                "{event}: --on-event {} killed after {} (--event-timeout)",
-                Quoted(command),
+                "{event}: --on-event command killed after {} (--event-timeout)",
                 Seconds(timeout)
             );
             return Ok(());

@@ -108,8 +108,8 @@ pub enum Exit {
     Signal(i32),
 }
 
-/// Runs `/bin/sh -c command` with `extra` added to the relay's environment, as the leader of
-/// a new process group, so that [`ShellChild::kill_group`] also ends what it started.
+/// Runs `/bin/sh -c command` with `extra` added to the relay's environment (the variables
+/// whose names `inherited` accepts), as the leader of a new process group, so that [`ShellChild::kill_group`] also ends what it started.
 ///
 /// Why not `std::process::Command`: on mipsel it added over 20 KB (its environment map,
 /// `posix_spawn` and pidfd paths, pipes for stdio) for the one command of `--on-event`. Here
@@ -117,7 +117,11 @@ pub enum Exit {
 /// async-signal-safe functions (`setpgid`, `signal`, `execve`, `_exit`), as a multi-threaded
 /// parent requires. The relay's own sockets and files are opened close-on-exec by std, so the
 /// command inherits none of them.
-pub fn spawn_shell(command: &str, extra: &[(&str, String)]) -> io::Result<ShellChild> {
+pub fn spawn_shell(
+    command: &str,
+    extra: &[(&str, String)],
+    inherited: fn(&[u8]) -> bool,
+) -> io::Result<ShellChild> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     let invalid = || io::Error::from(io::ErrorKind::InvalidInput);
@@ -125,9 +129,10 @@ pub fn spawn_shell(command: &str, extra: &[(&str, String)]) -> io::Result<ShellC
     let arguments = [text(b"sh")?, text(b"-c")?, text(command.as_bytes())?];
     let mut environment = Vec::new();
     for (name, value) in std::env::vars_os() {
-        if !extra
-            .iter()
-            .any(|(key, _)| name.as_bytes() == key.as_bytes())
+        if inherited(name.as_bytes())
+            && !extra
+                .iter()
+                .any(|(key, _)| name.as_bytes() == key.as_bytes())
         {
             let mut pair = name.as_bytes().to_vec();
             pair.push(b'=');
@@ -396,10 +401,11 @@ mod tests {
         let child = spawn_shell(
             "test \"$SP_TEST\" = 'a b' && test -n \"$PATH\" && exit 3",
             &[("SP_TEST", "a b".to_string())],
+            |_| true,
         )
         .unwrap();
         assert_eq!(child.wait().unwrap(), Exit::Code(3));
-        let sleeper = spawn_shell("sleep 30", &[]).unwrap();
+        let sleeper = spawn_shell("sleep 30", &[], |_| true).unwrap();
         assert_eq!(sleeper.try_wait().unwrap(), None);
         sleeper.kill_group().unwrap();
         assert_eq!(sleeper.wait().unwrap(), Exit::Signal(libc::SIGKILL));
