@@ -80,6 +80,9 @@ pub struct Device {
 
 /// Everything guarded by the device lock. 64-bit counters live here rather than in atomics:
 /// 32-bit MIPS routers have no 64-bit atomic instructions.
+/// The least time between two alerts of one kind for one device (see `State::alerted_at`).
+const ALERT_QUIET: Duration = Duration::from_secs(600);
+
 #[derive(Debug)]
 struct State {
     latest: Option<Frame>,
@@ -114,6 +117,10 @@ struct State {
     effective: Option<Settings>,
     /// Whether `battery_low` was announced and the battery has not recovered since.
     battery_low_announced: bool,
+    /// When each alert was last raised (battery low, stopped charging): a phone whose report
+    /// flaps (a loose cable, or a client sending made-up reports) raises each at most once per
+    /// [`ALERT_QUIET`], not with every other push.
+    alerted_at: [Option<Instant>; 2],
     /// Counts the phone's long-polls; a new one makes the older give way, so there is at
     /// most one per device.
     waiter: u32,
@@ -218,6 +225,7 @@ impl Device {
                 health: None,
                 effective: None,
                 battery_low_announced: false,
+                alerted_at: [None; 2],
                 waiter: 0,
             }),
             new_frame: Condvar::new(),
@@ -411,17 +419,25 @@ impl Device {
         let Some(health) = health else {
             return alerts;
         };
+        let mut raise = |state: &mut State, index: usize, kind: Kind| {
+            let quiet = state.alerted_at[index]
+                .is_none_or(|at| now.saturating_duration_since(at) >= ALERT_QUIET);
+            if quiet {
+                state.alerted_at[index] = Some(now);
+                alerts.push(kind);
+            }
+        };
         if let Some(battery) = health.battery {
             if battery < battery_low && !state.battery_low_announced {
                 state.battery_low_announced = true;
-                alerts.push(Kind::BatteryLow);
+                raise(&mut state, 0, Kind::BatteryLow);
             } else if battery >= battery_low {
                 state.battery_low_announced = false;
             }
         }
         let was_charging = state.health.as_ref().and_then(|(h, _)| h.charging);
         if was_charging == Some(true) && health.charging == Some(false) {
-            alerts.push(Kind::NotCharging);
+            raise(&mut state, 1, Kind::NotCharging);
         }
         state.health = Some((health, now));
         alerts
@@ -682,6 +698,30 @@ mod tests {
 
     fn bytes(text: &str) -> Part {
         Part::from_jpeg(text.as_bytes(), None)
+    }
+
+    #[test]
+    fn a_flapping_report_raises_each_alert_once_per_quiet_period() {
+        let device = device(Duration::from_secs(10));
+        let report = |text: &str, at: Instant| device.report(Health::parse(text), None, 20, at);
+        let start = Instant::now();
+        assert_eq!(report("battery=50;charging=1", start), []);
+        assert_eq!(
+            report("battery=10;charging=0", start),
+            [Kind::BatteryLow, Kind::NotCharging]
+        );
+        // Back and forth, as a loose cable or made-up reports would go: nothing more.
+        for _ in 0..5 {
+            assert_eq!(report("battery=90;charging=1", start), []);
+            assert_eq!(report("battery=10;charging=0", start), []);
+        }
+        // Once the quiet period is over, a new drop is news again.
+        let later = start + ALERT_QUIET;
+        assert_eq!(report("battery=90;charging=1", later), []);
+        assert_eq!(
+            report("battery=10;charging=0", later),
+            [Kind::BatteryLow, Kind::NotCharging]
+        );
     }
 
     #[test]
