@@ -43,10 +43,17 @@ pub fn interface_addresses() -> Vec<IpAddr> {
 /// interface index, prefix length, scope, flags and name.
 const IPV6_ADDRESSES: &str = "/proc/self/net/if_inet6";
 
+/// Flags of addresses that come and go by themselves: temporary (privacy) addresses, renewed
+/// every day or so, and deprecated ones on their way out (`IFA_F_TEMPORARY`,
+/// `IFA_F_DEPRECATED`). Phones are not told them, and a certificate does not follow them.
+const FLEETING: u32 = 0x01 | 0x20;
+
 fn ipv6_addresses(table: &str) -> impl Iterator<Item = Ipv6Addr> + '_ {
     table.lines().filter_map(|line| {
-        let hex = line.split_whitespace().next()?;
-        (hex.len() == 32)
+        let mut fields = line.split_whitespace();
+        let hex = fields.next()?;
+        let flags = u32::from_str_radix(fields.nth(3)?, 16).ok()?;
+        (hex.len() == 32 && flags & FLEETING == 0)
             .then(|| u128::from_str_radix(hex, 16).ok())
             .flatten()
             .map(Ipv6Addr::from)
@@ -90,6 +97,8 @@ mod tests {
     fn ipv6_addresses_are_read_from_the_kernels_table() {
         let table = "00000000000000000000000000000001 01 80 10 80       lo\n\
                      fd000000000000000000000000000002 02 40 00 80     eth0\n\
+                     20010db8000000000000000000000007 02 40 00 01     eth0\n\
+                     20010db8000000000000000000000008 02 40 00 a0     eth0\n\
                      garbage\n";
         let addresses: Vec<String> = ipv6_addresses(table).map(|a| a.to_string()).collect();
         assert_eq!(addresses, ["::1", "fd00::2"]);

@@ -39,9 +39,11 @@ pub struct Issued {
 }
 
 impl Issued {
-    /// Whether it is time for a new one: other names, or its end is near.
+    /// Whether it is time for a new one: a name it lacks, or its end is near. A name that went
+    /// away (an address given up) is no reason: the certificate still names every way in, and
+    /// routers keep it on flash, so it is not rewritten for nothing.
     pub fn is_stale(&self, names: &[String], today: u64) -> bool {
-        self.names != names || today + RENEW_DAYS >= self.ends
+        names.iter().any(|name| !self.names.contains(name)) || today + RENEW_DAYS >= self.ends
     }
 }
 
