@@ -165,6 +165,30 @@ fn settings_survive_a_restart_and_are_written_only_when_changed() {
     assert_eq!(settings["idle_when_unwatched"], false);
     let answer = push_with(&restarted, "porch", "X-Streampump-Settings-Version: 1\r\n");
     assert_eq!(answer.header("X-Streampump-Settings"), None);
+    // Forgetting the device forgets its settings, in the file too.
+    assert_eq!(
+        request(&restarted, "DELETE", "/api/devices/porch", "", "").status,
+        200
+    );
+    assert_eq!(
+        json(&restarted.get("/api/devices/porch/settings"))["version"],
+        0
+    );
+    let file_now = std::fs::read_to_string(&file).unwrap();
+    assert!(!file_now.contains("porch"), "{file_now}");
+    // Settings made for an id that never pushed are forgotten the same way.
+    assert_eq!(
+        put_settings(&restarted, "ghost", "", r#"{"fps":3}"#).status,
+        200
+    );
+    assert_eq!(
+        request(&restarted, "DELETE", "/api/devices/ghost", "", "").status,
+        200
+    );
+    assert_eq!(
+        request(&restarted, "DELETE", "/api/devices/ghost", "", "").status,
+        404
+    );
     drop(restarted);
     let _ = std::fs::remove_dir_all(&kept);
 }

@@ -157,6 +157,27 @@ impl SettingsStore {
         }
         Ok(changed)
     }
+
+    /// Drops the device's settings (when it is forgotten), so that ids given up do not hold
+    /// places under the limit for ever. Returns whether it had any.
+    pub fn forget(&self, id: &DeviceId) -> bool {
+        let _turn = self.writer.lock();
+        let mut entries = self.entries.lock();
+        let Ok(index) = entries.binary_search_by(|(known, _)| known.cmp(id)) else {
+            return false;
+        };
+        entries.remove(index);
+        let file = render_file(&entries);
+        drop(entries);
+        log::info!("{id}: settings forgotten");
+        if let Some(directory) = &self.directory {
+            if let Err(error) = directory.write_if_changed(FILE, file.as_bytes(), Readers::Everyone)
+            {
+                log::error!("{id}: settings file not updated: {error}");
+            }
+        }
+        true
+    }
 }
 
 fn render_file(entries: &Entries) -> String {

@@ -436,20 +436,24 @@ impl Service for App {
                 );
                 responses::metrics(text)
             }
-            Route::Forget(device) => match self.registry.forget(&device) {
-                Some(lines) => {
-                    for line in &lines {
-                        line.hang_up();
+            // The device's settings go with it: an id given up keeps no place under the limit.
+            Route::Forget(device) => {
+                match (self.registry.forget(&device), self.settings.forget(&device)) {
+                    (Some(lines), _) => {
+                        for line in &lines {
+                            line.hang_up();
+                        }
+                        let message =
+                            format!("forgot {device}; closing its {} connections", lines.len());
+                        responses::reason(200, &message)
                     }
-                    let message =
-                        format!("forgot {device}; closing its {} connections", lines.len());
-                    responses::reason(200, &message)
+                    (None, true) => responses::reason(200, &format!("forgot {device}'s settings")),
+                    (None, false) => {
+                        let refusal = Refusal::new(Reason::NotFound, format!("no device {device}"));
+                        return self.refuse(&refusal, &cors);
+                    }
                 }
-                None => {
-                    let refusal = Refusal::new(Reason::NotFound, format!("no device {device}"));
-                    return self.refuse(&refusal, &cors);
-                }
-            },
+            }
             Route::Settings(device) => match self.settings.get(&device) {
                 Some(current) => settings_json(&current.settings, current.version),
                 None => settings_json(&Settings::default(), 0),
