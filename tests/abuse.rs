@@ -39,6 +39,8 @@
 
 mod support;
 
+use port::Port;
+
 #[allow(dead_code)]
 #[path = "../examples/loadgen/chunked.rs"]
 mod chunked;
@@ -99,6 +101,8 @@ mod malformed;
 mod normal_pushers;
 #[path = "abuse/pipelining.rs"]
 mod pipelining;
+#[path = "abuse/port.rs"]
+mod port;
 #[path = "abuse/probe.rs"]
 mod probe;
 #[path = "abuse/pushes.rs"]
@@ -131,27 +135,39 @@ pub const THREAD_STACK_BYTES: usize = 256 * 1024;
 
 #[test]
 fn attack_1_slowloris() {
-    report::finish(idle::slowloris(&scale::Scale::from_env()));
+    report::finish(idle::slowloris(&scale::Scale::from_env(), Port::Plain));
 }
 
 #[test]
 fn attack_2_silent_request_lines() {
-    report::finish(idle::silent_request_lines(&scale::Scale::from_env()));
+    report::finish(idle::silent_request_lines(
+        &scale::Scale::from_env(),
+        Port::Plain,
+    ));
 }
 
 #[test]
 fn attack_3_stalled_and_slow_viewers() {
-    report::finish(viewers::stalled_and_slow(&scale::Scale::from_env()));
+    report::finish(viewers::stalled_and_slow(
+        &scale::Scale::from_env(),
+        Port::Plain,
+    ));
 }
 
 #[test]
 fn attack_4_connection_churn() {
-    report::finish(churn::connect_and_vanish(&scale::Scale::from_env()));
+    report::finish(churn::connect_and_vanish(
+        &scale::Scale::from_env(),
+        Port::Plain,
+    ));
 }
 
 #[test]
 fn attack_5_broken_pushes() {
-    report::finish(pushes::broken_pushes(&scale::Scale::from_env()));
+    report::finish(pushes::broken_pushes(
+        &scale::Scale::from_env(),
+        Port::Plain,
+    ));
 }
 
 #[test]
@@ -166,7 +182,10 @@ fn attack_7_descriptor_exhaustion() {
 
 #[test]
 fn attack_8_pipelined_floods() {
-    report::finish(pipelining::pipelined_floods(&scale::Scale::from_env()));
+    report::finish(pipelining::pipelined_floods(
+        &scale::Scale::from_env(),
+        Port::Plain,
+    ));
 }
 
 #[test]
@@ -196,12 +215,74 @@ fn attack_13_crlf_injection() {
 
 #[test]
 fn attack_14_over_the_connection_cap() {
-    report::finish(cap::over_the_cap(&scale::Scale::from_env()));
+    report::finish(cap::over_the_cap(&scale::Scale::from_env(), Port::Plain));
 }
 
 #[test]
 fn attack_15_flood_of_new_devices() {
     report::finish(flood::flood_of_new_devices(&scale::Scale::from_env()));
+}
+
+// The same attacks against the HTTPS port (`--tls-listen`), where they make sense: those that
+// hold connections, threads and descriptors, and the connection cap. The attacks on HTTP
+// parsing (6, 9 to 13) meet the same code behind the decryption and are not repeated; nor are
+// descriptor exhaustion and the flood of new devices, which do not depend on the port. One runs
+// in the quick suite (`cargo test`); the others with `make abuse` and `make abuse-tls`.
+
+#[test]
+#[ignore = "an attack over HTTPS: run with `make abuse-tls` or `make abuse`"]
+fn attack_1_slowloris_over_https() {
+    report::finish(idle::slowloris(&scale::Scale::from_env(), Port::Https));
+}
+
+#[test]
+fn attack_2_unfinished_handshakes_over_https() {
+    report::finish(idle::silent_request_lines(
+        &scale::Scale::from_env(),
+        Port::Https,
+    ));
+}
+
+#[test]
+#[ignore = "an attack over HTTPS: run with `make abuse-tls` or `make abuse`"]
+fn attack_3_stalled_and_slow_viewers_over_https() {
+    report::finish(viewers::stalled_and_slow(
+        &scale::Scale::from_env(),
+        Port::Https,
+    ));
+}
+
+#[test]
+#[ignore = "an attack over HTTPS: run with `make abuse-tls` or `make abuse`"]
+fn attack_4_connection_churn_over_https() {
+    report::finish(churn::connect_and_vanish(
+        &scale::Scale::from_env(),
+        Port::Https,
+    ));
+}
+
+#[test]
+#[ignore = "an attack over HTTPS: run with `make abuse-tls` or `make abuse`"]
+fn attack_5_broken_pushes_over_https() {
+    report::finish(pushes::broken_pushes(
+        &scale::Scale::from_env(),
+        Port::Https,
+    ));
+}
+
+#[test]
+#[ignore = "an attack over HTTPS: run with `make abuse-tls` or `make abuse`"]
+fn attack_8_pipelined_floods_over_https() {
+    report::finish(pipelining::pipelined_floods(
+        &scale::Scale::from_env(),
+        Port::Https,
+    ));
+}
+
+#[test]
+#[ignore = "an attack over HTTPS: run with `make abuse-tls` or `make abuse`"]
+fn attack_14_over_the_connection_cap_over_https() {
+    report::finish(cap::over_the_cap(&scale::Scale::from_env(), Port::Https));
 }
 
 #[test]

@@ -212,10 +212,28 @@ pub fn connect_tcp(target: &Target) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
+impl Connection {
+    /// The TCP socket under the connection, for its timeouts and blocking mode (the abuse
+    /// suite watches held connections without blocking).
+    #[allow(dead_code)]
+    pub fn socket(&self) -> &TcpStream {
+        match self {
+            Connection::Plain(stream) => stream,
+            Connection::Tls(stream) => stream.get_ref(),
+        }
+    }
+}
+
 /// Opens a connection as [`connect_tcp`] does; over TLS the handshake is done before this
 /// returns, so that a push's round trip never includes it.
 pub fn connect(target: &Target) -> io::Result<Connection> {
-    let stream = connect_tcp(target)?;
+    secure(target, connect_tcp(target)?)
+}
+
+/// Runs the target's TLS handshake over `stream`, a socket already connected to it (the
+/// abuse suite opens some with a small receive buffer first), blocking until it is done within
+/// the socket's timeouts; for a plain target the socket is the connection as it is.
+pub fn secure(target: &Target, stream: TcpStream) -> io::Result<Connection> {
     let Some(tls) = &target.tls else {
         return Ok(Connection::Plain(stream));
     };

@@ -5,6 +5,10 @@
 //! Each is cheap for the client and must be cheap for the relay: nothing left behind, no
 //! viewer slot kept for a viewer that is gone (otherwise `--max-viewers` fills with ghosts and
 //! real viewers get 503).
+//!
+//! Over HTTPS every cycle is a whole handshake first (then nothing, or half a request), and one
+//! cycle in four instead sends a ClientHello on raw TCP and vanishes in the middle of the
+//! handshake; the mid-frame viewers leave after decrypting their few hundred bytes.
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Write};
@@ -13,6 +17,7 @@ use std::time::Instant;
 
 use crate::http::{self, Target};
 use crate::load::{device_id, Shape};
+use crate::port::{self, Port};
 use crate::scale::Scale;
 use crate::trial::{self, Outcome, Row, Subject};
 use crate::THREAD_STACK_BYTES;
@@ -23,17 +28,25 @@ const WORKERS: usize = 4;
 /// first bytes of the frame.
 const READ_BEFORE_LEAVING: usize = 300;
 
-pub fn connect_and_vanish(scale: &Scale) -> Row {
-    let relay = trial::start_relay(scale);
-    let subject = Subject::new(relay.pid(), relay.addr);
+pub fn connect_and_vanish(scale: &Scale, port: Port) -> Row {
+    let relay = trial::start_relay_for(scale, port);
+    let subject = Subject::on(&relay, port);
+    let cycles = match port {
+        Port::Plain => "connect/close cycles (a third send half a request first)",
+        Port::Https => {
+            "cycles over HTTPS (three in four: handshake, then nothing or half a request, and \
+             close; one in four: a ClientHello on raw TCP, and close mid-handshake)"
+        }
+    };
     let what = format!(
-        "{} connect/close cycles (a third send half a request first), then {} viewers that \
-         leave after {READ_BEFORE_LEAVING} bytes of the stream; {WORKERS} clients at a time",
+        "{} {cycles}, then {} viewers that leave after {READ_BEFORE_LEAVING} bytes of the \
+         stream; {WORKERS} clients at a time",
         scale.churn, scale.mid_frame
     );
+    let hello = port::client_hello();
     trial::run(
         4,
-        "connection churn",
+        &port.title("connection churn"),
         what,
         &subject,
         Shape::NORMAL,
@@ -42,7 +55,10 @@ pub fn connect_and_vanish(scale: &Scale) -> Row {
             let target = context.target();
             let devices = context.load.shape.devices;
             let started = Instant::now();
-            let cycles = in_workers(scale.churn, |i| connect_and_close(target, i));
+            let cycles = in_workers(scale.churn, |i| match port {
+                Port::Https if i % 4 == 3 => connect_and_close_raw(target, &hello),
+                _ => connect_and_close(target, i),
+            });
             let cycles_took = started.elapsed();
             let started = Instant::now();
             let leavers = in_workers(scale.mid_frame, |i| {
@@ -112,9 +128,9 @@ fn counts(outcomes: &BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
-/// One cycle: connect, maybe send half a request, close.
+/// One cycle: connect (and over HTTPS, handshake), maybe send half a request, close.
 fn connect_and_close(target: &Target, index: usize) -> String {
-    let mut stream = match http::connect_tcp(target) {
+    let mut stream = match http::connect(target) {
         Ok(stream) => stream,
         Err(error) => return format!("connect {}", http::failure_kind(&error)),
     };
@@ -123,8 +139,21 @@ fn connect_and_close(target: &Target, index: usize) -> String {
         1 => b"GET /live.mjpeg?device_id=cam_0 HT",
         _ => b"POST /pump_push/cam_0 HTTP/1.1\r\nHost: t\r\nContent-Length: 30000\r\n\r\n\xFF\xD8",
     };
-    match stream.write_all(half) {
+    match stream.write_all(half).and_then(|()| stream.flush()) {
         Ok(()) => "closed".to_string(),
+        Err(error) => format!("send {}", http::failure_kind(&error)),
+    }
+}
+
+/// One cycle on raw TCP to the HTTPS port: a ClientHello, and gone before the handshake
+/// finishes.
+fn connect_and_close_raw(target: &Target, hello: &[u8]) -> String {
+    let mut stream = match http::connect_tcp(target) {
+        Ok(stream) => stream,
+        Err(error) => return format!("connect {}", http::failure_kind(&error)),
+    };
+    match stream.write_all(hello) {
+        Ok(()) => "closed mid-handshake".to_string(),
         Err(error) => format!("send {}", http::failure_kind(&error)),
     }
 }
@@ -132,7 +161,7 @@ fn connect_and_close(target: &Target, index: usize) -> String {
 /// Opens a stream, reads its head and a few hundred bytes, and leaves.
 fn leave_mid_frame(target: &Target, device: &str) -> String {
     let attempt = || -> std::io::Result<String> {
-        let mut stream = http::connect_tcp(target)?;
+        let mut stream = http::connect(target)?;
         stream.write_all(&http::stream_request(target, device))?;
         let mut reader = BufReader::new(stream);
         let head = http::read_response_head(&mut reader)?;

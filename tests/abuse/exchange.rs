@@ -12,14 +12,18 @@
 //! Requests are sent first, all of them, and read afterwards against one deadline, so that
 //! hundreds of them cost one wait rather than one each. Every read has a timeout derived from
 //! that deadline.
+//!
+//! Over HTTPS the request goes out and the answer comes back through a finished handshake; the
+//! relay closing without `close_notify` counts as a close. A connection the relay refuses
+//! before its handshake finishes (over its connection cap, where plain HTTP would get a 503 it
+//! cannot send in clear) is an exchange that [`Exchange::Failed`] at `connect`.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::http::{self, Target};
+use crate::http::{self, Connection, Target};
 
 /// Longest answer head read; the relay's are a few hundred bytes.
 const MAX_HEAD: usize = 64 * 1024;
@@ -166,7 +170,7 @@ pub fn tally<'a>(exchanges: impl IntoIterator<Item = &'a Exchange>) -> String {
 
 /// A request that has gone out and whose answer has not been read yet.
 pub struct Pending {
-    stream: Result<TcpStream, String>,
+    stream: Result<Connection, String>,
     head_only: bool,
 }
 
@@ -175,8 +179,8 @@ pub struct Pending {
 /// timed out ends the exchange here. `head_only` says the request was a `HEAD`, whose answer
 /// has no body whatever its headers say.
 pub fn send(target: &Target, request: &[u8], head_only: bool) -> Pending {
-    let stream = match http::connect_tcp(target) {
-        Ok(mut stream) => match stream.write_all(request) {
+    let stream = match http::connect(target) {
+        Ok(mut stream) => match stream.write_all(request).and_then(|()| stream.flush()) {
             Ok(()) => Ok(stream),
             Err(error) if is_timeout(&error) => Err("stalled while sending".to_string()),
             Err(_) => Ok(stream),
@@ -230,7 +234,7 @@ pub fn all_at_once(
 }
 
 /// Reads one answer from `stream` and what follows it, giving up at `deadline`.
-pub fn read_exchange(stream: TcpStream, head_only: bool, deadline: Instant) -> Exchange {
+pub fn read_exchange(stream: Connection, head_only: bool, deadline: Instant) -> Exchange {
     let mut wire = Wire {
         stream,
         buffer: Vec::new(),
@@ -344,7 +348,7 @@ fn preview(bytes: &[u8]) -> String {
 
 /// The connection, what has been read from it and not used yet, and the deadline.
 struct Wire {
-    stream: TcpStream,
+    stream: Connection,
     buffer: Vec<u8>,
     deadline: Instant,
 }
@@ -376,13 +380,15 @@ impl Wire {
             .deadline
             .saturating_duration_since(Instant::now())
             .max(LAST_LOOK);
-        if let Err(error) = self.stream.set_read_timeout(Some(wait)) {
+        if let Err(error) = self.stream.socket().set_read_timeout(Some(wait)) {
             return Fill::Error(error);
         }
         let mut chunk = [0u8; 16 * 1024];
         loop {
             return match self.stream.read(&mut chunk) {
                 Ok(0) => Fill::Eof,
+                // rustls's word for a close without `close_notify`.
+                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => Fill::Eof,
                 Ok(count) => {
                     self.buffer.extend_from_slice(&chunk[..count]);
                     Fill::Got
@@ -503,7 +509,7 @@ impl Wire {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
     use std::thread;
 
     /// Serves `reply` to one connection after reading its request head, then closes it (or
@@ -529,7 +535,7 @@ mod tests {
         let (mut client, server) = replying(reply, linger);
         client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
         let deadline = Instant::now() + Duration::from_millis(300);
-        let exchange = read_exchange(client, head_only, deadline);
+        let exchange = read_exchange(Connection::Plain(client), head_only, deadline);
         server.join().unwrap();
         exchange
     }

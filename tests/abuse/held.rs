@@ -6,18 +6,24 @@
 //! kept, a `408` is what a polite server sends), a close or a reset all count as the relay
 //! dropping it, with the time since it was opened. Everything still open when the hold ends
 //! is closed by dropping the `Held`.
+//!
+//! Over HTTPS each connection finishes its handshake before its first bytes go out, and is
+//! then watched the same way: rustls reads the socket without blocking, an answer is
+//! decrypted, and a close without `close_notify` counts as a close.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::http::{self, Target};
+use crate::http::{self, Connection, Target};
 use crate::stats::Tally;
 
 /// How often held connections are checked for having been dropped.
 const SWEEP_PERIOD: Duration = Duration::from_millis(250);
+
+/// The next byte for a held connection: `drip(index, sent)`, `None` to send nothing.
+pub type Drip<'a> = &'a dyn Fn(usize, usize) -> Option<u8>;
 
 #[derive(Debug, Clone)]
 enum Fate {
@@ -29,10 +35,13 @@ enum Fate {
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: Connection,
     opened: Instant,
     sent: usize,
     fate: Fate,
+    /// Bytes from the relay are not an answer but the server's side of a TLS handshake that
+    /// the connection will never finish: only a close or a reset counts as a drop.
+    closes_only: bool,
 }
 
 /// A set of held connections.
@@ -66,6 +75,7 @@ impl Held {
                         opened: Instant::now(),
                         sent: 0,
                         fate: Fate::Open,
+                        closes_only: false,
                     });
                 }
                 Err(error) => {
@@ -84,6 +94,21 @@ impl Held {
         held
     }
 
+    /// For raw TCP to the HTTPS port: what the relay sends on these connections (its
+    /// handshake flight) is read and ignored, and only its close counts as letting go.
+    pub fn counting_only_closes(mut self) -> Held {
+        for conn in &mut self.conns {
+            conn.closes_only = true;
+        }
+        self
+    }
+
+    /// Adds `other`'s connections after these (their indices follow these).
+    pub fn extend(&mut self, other: Held) {
+        self.conns.extend(other.conns);
+        self.open_failures.merge(&other.open_failures);
+    }
+
     pub fn opened(&self) -> usize {
         self.conns.len()
     }
@@ -98,6 +123,17 @@ impl Held {
     /// Holds the connections for `length` (or until the relay has dropped them all),
     /// sending the next byte of `drip` on each every `drip_every` when given.
     pub fn hold(&mut self, length: Duration, drip: Option<(Duration, &dyn Fn(usize) -> u8)>) {
+        match drip {
+            Some((every, byte)) => {
+                self.hold_dripping(length, Some((every, &|_, sent| Some(byte(sent)))))
+            }
+            None => self.hold_dripping(length, None),
+        }
+    }
+
+    /// [`Held::hold`] with a drip that depends on the connection: `drip(index, sent)` is the
+    /// next byte for the index-th connection opened, or `None` for one that stays silent.
+    pub fn hold_dripping(&mut self, length: Duration, drip: Option<(Duration, Drip)>) {
         let end = Instant::now() + length;
         let mut next_drip = Instant::now();
         loop {
@@ -116,13 +152,16 @@ impl Held {
         }
     }
 
-    /// Sends one more byte on every open connection.
-    fn drip(&mut self, byte: &dyn Fn(usize) -> u8) {
-        for conn in &mut self.conns {
+    /// Sends one more byte on every open connection that has one to send.
+    fn drip(&mut self, byte: Drip) {
+        for (index, conn) in self.conns.iter_mut().enumerate() {
             if !matches!(conn.fate, Fate::Open) {
                 continue;
             }
-            match conn.stream.write(&[byte(conn.sent)]) {
+            let Some(next) = byte(index, conn.sent) else {
+                continue;
+            };
+            match conn.stream.write(&[next]) {
                 Ok(_) => conn.sent += 1,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
                 Err(_) => conn.fate = Fate::Closed(conn.opened.elapsed()),
@@ -139,6 +178,7 @@ impl Held {
             }
             match conn.stream.read(&mut buf) {
                 Ok(0) => conn.fate = Fate::Closed(conn.opened.elapsed()),
+                Ok(_) if conn.closes_only => {}
                 Ok(read) => {
                     conn.fate = Fate::Answered(status_of(&buf[..read]), conn.opened.elapsed())
                 }
@@ -201,15 +241,17 @@ impl Held {
     }
 }
 
-fn open_one(target: &Target, connect_timeout: Duration, first: &[u8]) -> io::Result<TcpStream> {
-    let mut stream = TcpStream::connect_timeout(&target.addr, connect_timeout)?;
+fn open_one(target: &Target, connect_timeout: Duration, first: &[u8]) -> io::Result<Connection> {
+    let stream = std::net::TcpStream::connect_timeout(&target.addr, connect_timeout)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(http::IO_TIMEOUT))?;
     stream.set_write_timeout(Some(http::IO_TIMEOUT))?;
+    let mut stream = http::secure(target, stream)?;
     if !first.is_empty() {
         stream.write_all(first)?;
+        stream.flush()?;
     }
-    stream.set_nonblocking(true)?;
+    stream.socket().set_nonblocking(true)?;
     Ok(stream)
 }
 

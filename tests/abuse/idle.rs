@@ -5,14 +5,29 @@
 //! socket, and on a thread-per-connection server each costs a thread and two descriptors.
 //! `--request-timeout` is meant to close both; with it the relay must have dropped every
 //! such connection by the end of the hold, which lasts several timeouts.
+//!
+//! Over HTTPS slowloris trickles its head through a finished handshake, one TLS record per
+//! byte. The silent connections there are of five kinds in turn, because the handshake is
+//! where a TLS port can be held without ever reaching HTTP: a finished handshake then the
+//! request line and silence (the plain attack's own), a TCP connection that never sends a
+//! ClientHello, a whole ClientHello and then nothing (a handshake that never finishes), a
+//! ClientHello trickled a byte at a time like slowloris, and plain HTTP instead of a
+//! ClientHello (garbage, which the relay must close at once). The handshake runs within
+//! `--request-timeout`, so every one of them must be gone by the end of the hold too.
 
 use std::time::Duration;
 
 use crate::held::Held;
 use crate::http;
 use crate::load::Shape;
+use crate::port::{self, Port};
 use crate::scale::{relay_has_timeouts, Scale};
 use crate::trial::{self, Outcome, Row, Subject};
+
+/// What a silent connection sends before going silent.
+const SILENT_LINE: &[u8] = b"GET /live.mjpeg?device_id=cam_0 HTTP/1.1\r\n";
+/// Plain HTTP sent to the HTTPS port instead of a ClientHello.
+const NOT_TLS: &[u8] = b"GET /live.mjpeg?device_id=cam_0 HTTP/1.1\r\nHost: t\r\n\r\n";
 
 /// Consecutive connect failures after which an attack stops opening more.
 const GIVE_UP_AFTER: usize = 20;
@@ -27,7 +42,7 @@ fn slowloris_byte(position: usize) -> u8 {
     }
 }
 
-pub fn slowloris(scale: &Scale) -> Row {
+pub fn slowloris(scale: &Scale, port: Port) -> Row {
     let what = format!(
         "{} connections each send a request head one byte every {} ms, never finishing; \
          held up to {} s",
@@ -36,7 +51,7 @@ pub fn slowloris(scale: &Scale) -> Row {
         scale.slowloris_hold.as_secs()
     );
     let hold = scale.slowloris_hold;
-    hold_idle(1, "slowloris", what, scale, hold, |scale, relay| {
+    hold_idle(1, "slowloris", what, scale, port, hold, |scale, relay| {
         let mut held = Held::open(
             relay,
             scale.slowloris,
@@ -53,7 +68,10 @@ pub fn slowloris(scale: &Scale) -> Row {
     })
 }
 
-pub fn silent_request_lines(scale: &Scale) -> Row {
+pub fn silent_request_lines(scale: &Scale, port: Port) -> Row {
+    if port == Port::Https {
+        return unfinished_handshakes(scale);
+    }
     let what = format!(
         "{} connections send `GET /live.mjpeg?device_id=cam_0 HTTP/1.1\\r\\n` and go silent; \
          held up to {} s",
@@ -66,6 +84,7 @@ pub fn silent_request_lines(scale: &Scale) -> Row {
         "silent request lines",
         what,
         scale,
+        port,
         hold,
         |scale, relay| {
             let mut held = Held::open(
@@ -73,9 +92,63 @@ pub fn silent_request_lines(scale: &Scale) -> Row {
                 scale.silent,
                 http::CONNECT_TIMEOUT,
                 GIVE_UP_AFTER,
-                |_| b"GET /live.mjpeg?device_id=cam_0 HTTP/1.1\r\n".to_vec(),
+                |_| SILENT_LINE.to_vec(),
             );
             held.hold(scale.silent_hold, None);
+            held
+        },
+    )
+}
+
+/// Attack 2 over HTTPS: the five kinds of silent connection in the module docs, a fifth each.
+fn unfinished_handshakes(scale: &Scale) -> Row {
+    let what = format!(
+        "{} connections to the HTTPS port, a fifth each: handshake then \
+         `GET /live.mjpeg?device_id=cam_0 HTTP/1.1\\r\\n` and silence; no ClientHello at all; \
+         a ClientHello and then nothing; a ClientHello trickled a byte every {} ms; plain HTTP \
+         instead of a ClientHello; held up to {} s",
+        scale.silent,
+        scale.slowloris_every.as_millis(),
+        scale.silent_hold.as_secs()
+    );
+    let hold = scale.silent_hold;
+    hold_idle(
+        2,
+        "silent connections and unfinished handshakes",
+        what,
+        scale,
+        Port::Https,
+        hold,
+        |scale, relay| {
+            let hello = port::client_hello();
+            let lines = scale.silent / 5;
+            let mut held = Held::open(relay, lines, http::CONNECT_TIMEOUT, GIVE_UP_AFTER, |_| {
+                SILENT_LINE.to_vec()
+            });
+            // The other kinds, in turn, on raw TCP to the HTTPS port.
+            let kind = |index: usize| index % 4;
+            let raw = Held::open(
+                &port::raw(relay),
+                scale.silent - lines,
+                http::CONNECT_TIMEOUT,
+                GIVE_UP_AFTER,
+                |index| match kind(index) {
+                    0 => Vec::new(),
+                    1 => hello.clone(),
+                    2 => hello[..1].to_vec(),
+                    _ => NOT_TLS.to_vec(),
+                },
+            )
+            .counting_only_closes();
+            held.extend(raw);
+            // The first byte of a trickled ClientHello went out with the connection.
+            let trickle = |index: usize, sent: usize| {
+                let raw_index = index.checked_sub(lines)?;
+                (kind(raw_index) == 2)
+                    .then(|| hello.get(sent + 1).copied())
+                    .flatten()
+            };
+            held.hold_dripping(scale.silent_hold, Some((scale.slowloris_every, &trickle)));
             held
         },
     )
@@ -86,14 +159,15 @@ fn hold_idle(
     title: &str,
     what: String,
     scale: &Scale,
+    port: Port,
     hold: Duration,
     attack: impl FnOnce(&Scale, &http::Target) -> Held,
 ) -> Row {
-    let relay = trial::start_relay(scale);
-    let subject = Subject::new(relay.pid(), relay.addr);
+    let relay = trial::start_relay_for(scale, port);
+    let subject = Subject::on(&relay, port);
     trial::run(
         number,
-        title,
+        &port.title(title),
         what,
         &subject,
         Shape::NORMAL,

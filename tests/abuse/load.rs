@@ -121,6 +121,16 @@ impl NormalLoad {
         viewers: impl IntoIterator<Item = (Behaviour, u32, u32)>,
         bytes_per_second: usize,
     ) -> PhaseRun {
+        self.viewers_on(&self.target, viewers, bytes_per_second)
+    }
+
+    /// [`NormalLoad::viewers`] connecting to `target` (the HTTPS port for an attack over it).
+    pub fn viewers_on(
+        &self,
+        target: &Target,
+        viewers: impl IntoIterator<Item = (Behaviour, u32, u32)>,
+        bytes_per_second: usize,
+    ) -> PhaseRun {
         let phases = Arc::new(Phases::new(self.clock));
         let window_start = Instant::now() + SETTLE;
         phases.set_window(Window {
@@ -138,7 +148,7 @@ impl NormalLoad {
                 device,
                 device_id: device_id(device),
                 index,
-                target: self.target.clone(),
+                target: target.clone(),
                 frame_bytes: bytes_per_second,
                 phases: Arc::clone(&run.phases),
             };

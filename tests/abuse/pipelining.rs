@@ -15,14 +15,19 @@
 //! hold no more than one thread per connection. Each flooding connection must then be let go by the relay within
 //! twice `--write-timeout` plus [`RELEASE_MARGIN`] of its last request going out: its end of
 //! the connection gone from `/proc/net/tcp`, or left to the kernel to finish (inode 0).
+//!
+//! Over HTTPS each flooding connection finishes its handshake first, then pipelines the same
+//! requests inside TLS records and never reads again; the relay encrypts each answer whole, so
+//! its write blocks and times out as on the plain port.
 
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::http::{self, Target};
+use crate::http::{self, Connection, Target};
 use crate::load::Shape;
+use crate::port::Port;
 use crate::probe;
 use crate::resources::Usage;
 use crate::scale::Scale;
@@ -48,7 +53,7 @@ const HEALTH: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
 /// One flooding connection.
 struct Flood {
     /// `None` once we have closed it (the relay let go).
-    stream: Option<TcpStream>,
+    stream: Option<Connection>,
     port: u16,
     /// Request bytes that went out, of how many.
     sent: usize,
@@ -60,9 +65,9 @@ struct Flood {
     receive_buffer: Option<usize>,
 }
 
-pub fn pipelined_floods(scale: &Scale) -> Row {
-    let relay = trial::start_relay(scale);
-    let subject = Subject::new(relay.pid(), relay.addr);
+pub fn pipelined_floods(scale: &Scale, port: Port) -> Row {
+    let relay = trial::start_relay_for(scale, port);
+    let subject = Subject::on(&relay, port);
     let what = format!(
         "{} connections (receive buffer {} KiB asked) each pipeline {} requests \
          (`GET /push.html` gzip and `GET /healthz` in turn) and never read; a fresh `/healthz` \
@@ -75,7 +80,7 @@ pub fn pipelined_floods(scale: &Scale) -> Row {
     );
     trial::run(
         8,
-        "pipelined floods",
+        &port.title("pipelined floods"),
         what,
         &subject,
         Shape::NORMAL,
@@ -92,7 +97,7 @@ pub fn pipelined_floods(scale: &Scale) -> Row {
                         thread::Builder::new()
                             .name(format!("abuse-pipeline-{index}"))
                             .stack_size(THREAD_STACK_BYTES)
-                            .spawn_scoped(scope, move || flood(target.addr, bytes))
+                            .spawn_scoped(scope, move || flood(target, bytes))
                             .expect("start a flooding thread")
                     })
                     .collect();
@@ -188,12 +193,15 @@ fn pipelined(count: usize) -> Vec<u8> {
 }
 
 /// Opens a connection with the small receive buffer and writes `bytes` until done or until a
-/// write blocks for [`WRITE_PATIENCE`]. `None` if the connection could not be opened.
-fn flood(addr: SocketAddr, bytes: &[u8]) -> Option<Flood> {
-    let mut stream = connect_with_receive_buffer(addr, RECEIVE_BUFFER).ok()?;
+/// write blocks for [`WRITE_PATIENCE`] (over HTTPS, after the handshake). `None` if the
+/// connection could not be opened.
+fn flood(target: &Target, bytes: &[u8]) -> Option<Flood> {
+    let stream = connect_with_receive_buffer(target.addr, RECEIVE_BUFFER).ok()?;
     stream.set_write_timeout(Some(WRITE_PATIENCE)).ok()?;
+    stream.set_read_timeout(Some(http::IO_TIMEOUT)).ok()?;
     let port = stream.local_addr().ok()?.port();
     let receive_buffer = receive_buffer(&stream);
+    let mut stream = http::secure(target, stream).ok()?;
     let mut sent = 0;
     while sent < bytes.len() {
         match stream.write(&bytes[sent..]) {

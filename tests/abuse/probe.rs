@@ -27,9 +27,9 @@ pub fn devices(target: &Target) -> Option<Vec<serde_json::Value>> {
     }
 }
 
-/// `GET path` on a new connection; the status and the body.
+/// `GET path` on a new connection (over TLS for an HTTPS target); the status and the body.
 pub fn get(target: &Target, path: &str) -> io::Result<(u16, Vec<u8>)> {
-    let mut stream = http::connect_tcp(target)?;
+    let mut stream = http::connect(target)?;
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
@@ -54,7 +54,7 @@ pub fn serving(target: &Target, device: u32, device_id: &str) -> Result<(), Stri
         Err(error) => return Err(format!("/api/devices: {error}")),
     }
     let fail = |error: io::Error| format!("viewer of {device_id}: {error}");
-    let mut stream = http::connect_tcp(target).map_err(fail)?;
+    let mut stream = http::connect(target).map_err(fail)?;
     stream
         .write_all(&http::stream_request(target, device_id))
         .map_err(fail)?;

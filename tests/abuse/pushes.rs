@@ -5,6 +5,9 @@
 //! `--push-timeout` frees them; a hostile one declares 100 GB, which must be refused with 413
 //! and a reason before anything is read. None of these may publish a partial frame: a normal
 //! viewer would see a part without EOI and count an error.
+//!
+//! Over HTTPS each push finishes its handshake first and then goes wrong in the same ways,
+//! inside the encryption.
 
 use std::io::{BufReader, Write};
 use std::time::Duration;
@@ -13,6 +16,7 @@ use crate::frames::Frame;
 use crate::held::Held;
 use crate::http::{self, Target};
 use crate::load::{device_id, Shape, FRAME_BYTES};
+use crate::port::Port;
 use crate::scale::{relay_has_timeouts, Scale};
 use crate::trial::{self, Outcome, Row, Subject};
 
@@ -26,9 +30,9 @@ const ABSURD_LENGTH: u64 = 100_000_000_000;
 /// dropping it.
 const PUSH_TIMEOUT_MARGIN: Duration = Duration::from_secs(5);
 
-pub fn broken_pushes(scale: &Scale) -> Row {
-    let relay = trial::start_relay(scale);
-    let subject = Subject::new(relay.pid(), relay.addr);
+pub fn broken_pushes(scale: &Scale, port: Port) -> Row {
+    let relay = trial::start_relay_for(scale, port);
+    let subject = Subject::on(&relay, port);
     let what = format!(
         "{} pushes hang up after {CUT_AFTER} of {FRAME_BYTES} bytes; {} send {SHORT_BY} bytes \
          less than declared and wait (up to --push-timeout + {} s); {} declare \
@@ -40,7 +44,7 @@ pub fn broken_pushes(scale: &Scale) -> Row {
     );
     trial::run(
         5,
-        "broken pushes",
+        &port.title("broken pushes"),
         what,
         &subject,
         Shape::NORMAL,
@@ -115,20 +119,21 @@ pub fn broken_pushes(scale: &Scale) -> Row {
 /// Sends the head and part of the body, then hangs up.
 fn cut_push(target: &Target, device: u32) -> std::io::Result<()> {
     let frame = Frame::new(FRAME_BYTES, device);
-    let mut stream = http::connect_tcp(target)?;
+    let mut stream = http::connect(target)?;
     stream.write_all(&http::push_request_head(
         target,
         &device_id(device),
         FRAME_BYTES,
     ))?;
-    stream.write_all(&frame.bytes()[..CUT_AFTER])
+    stream.write_all(&frame.bytes()[..CUT_AFTER])?;
+    stream.flush()
 }
 
 /// Declares a 100 GB body and reads the answer: its status (`None` if there was none) and
 /// its reason, or what went wrong.
 fn absurd_push(target: &Target, device: u32) -> (Option<u16>, String) {
     let attempt = || -> std::io::Result<(u16, String)> {
-        let mut stream = http::connect_tcp(target)?;
+        let mut stream = http::connect(target)?;
         write!(
             stream,
             "POST /pump_push/{} HTTP/1.1\r\nHost: {}\r\nContent-Type: image/jpeg\r\n\

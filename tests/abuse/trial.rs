@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::http::Target;
 use crate::load::{device_id, NormalLoad, PhaseFigures, Shape};
+use crate::port::Port;
 use crate::resources::{Allowance, PeakSampler, Usage};
 use crate::scale::Scale;
 use crate::stats::Tally;
@@ -47,6 +48,11 @@ pub fn start_relay(scale: &Scale) -> Relay {
     start_relay_with(scale.relay_args())
 }
 
+/// Starts the relay with the scale's flags and, for an attack over HTTPS, its HTTPS port.
+pub fn start_relay_for(scale: &Scale, port: Port) -> Relay {
+    start_relay_with(port.relay_args(scale.relay_args()))
+}
+
 /// Starts the relay with exactly these flags (besides `--listen`).
 pub fn start_relay_with(args: Vec<String>) -> Relay {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -56,13 +62,29 @@ pub fn start_relay_with(args: Vec<String>) -> Relay {
 /// The relay under attack.
 pub struct Subject {
     pub pid: u32,
+    /// The plain port: the normal load and the recovery probe.
     pub target: Target,
+    /// The port the attack goes at: the same, or the HTTPS port (see [`crate::port`]).
+    pub attacked: Target,
 }
 
 impl Subject {
     pub fn new(pid: u32, addr: std::net::SocketAddr) -> Subject {
         let target = Target::parse(&format!("http://{addr}")).expect("a loopback address");
-        Subject { pid, target }
+        Subject {
+            pid,
+            attacked: target.clone(),
+            target,
+        }
+    }
+
+    /// `relay`, attacked on `port`.
+    pub fn on(relay: &Relay, port: Port) -> Subject {
+        Subject {
+            pid: relay.pid(),
+            target: Port::Plain.target(relay),
+            attacked: port.target(relay),
+        }
     }
 }
 
@@ -76,7 +98,13 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
+    /// Where the attack connects: the plain port, or the HTTPS port for an attack over it.
     pub fn target(&self) -> &Target {
+        &self.subject.attacked
+    }
+
+    /// The plain port, whatever the attack goes at.
+    pub fn plain(&self) -> &Target {
         &self.subject.target
     }
 

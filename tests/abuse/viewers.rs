@@ -16,16 +16,23 @@
 //! of them must be closed within the bound, and the relay's viewer count must then show no
 //! ghosts.
 //!
+//! Over HTTPS a stalled viewer finishes its handshake, sends its request and reads just enough
+//! of the answer to learn its status (peeking cannot see through encryption); rustls keeps
+//! whatever else came in that read, and the socket is never read again. The relay encrypts a
+//! frame whole before writing it, so its write blocks and times out as on the plain port.
+//!
 //! A slow viewer (bad Wi-Fi) keeps accepting a little, so it must be served the newest frame
 //! when it can take one, without holding up anybody else; it is loadgen's own behaviour.
+//! Over HTTPS the slow viewers read over TLS too.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::http::{self, Target};
+use crate::http::{self, Connection, Target};
 use crate::load::{device_id, Shape, FPS, FRAME_BYTES};
+use crate::port::Port;
 use crate::probe;
 use crate::scale::Scale;
 use crate::sockets::{connect_with_receive_buffer, receive_buffer, TcpTable};
@@ -43,9 +50,9 @@ const COUNT_POLL: Duration = Duration::from_millis(250);
 /// How long the relay's viewer count may take to catch up with closed connections.
 const COUNT_SETTLES_WITHIN: Duration = Duration::from_secs(3);
 
-pub fn stalled_and_slow(scale: &Scale) -> Row {
-    let relay = trial::start_relay(scale);
-    let subject = Subject::new(relay.pid(), relay.addr);
+pub fn stalled_and_slow(scale: &Scale, port: Port) -> Row {
+    let relay = trial::start_relay_for(scale, port);
+    let subject = Subject::on(&relay, port);
     let what = format!(
         "{} viewers request the stream and never read (receive buffer {} KiB asked), held until \
          the relay drops them (at most {} s); {} read ~10 KB/s for {} s",
@@ -57,7 +64,7 @@ pub fn stalled_and_slow(scale: &Scale) -> Row {
     );
     trial::run(
         3,
-        "stalled and slow viewers",
+        &port.title("stalled and slow viewers"),
         what,
         &subject,
         Shape::NORMAL,
@@ -70,7 +77,7 @@ pub fn stalled_and_slow(scale: &Scale) -> Row {
                 .map(|i| StalledViewer::open(target, i % shape.devices))
                 .collect();
             let slow = (0..scale.slow).map(|i| (Behaviour::Slow, i % shape.devices, 200 + i));
-            let slow_run = context.load.viewers(slow, SLOW_BYTES_PER_SECOND);
+            let slow_run = context.load.viewers_on(target, slow, SLOW_BYTES_PER_SECOND);
             let mut queues = Queues::default();
             let others = u64::from(shape.devices * shape.viewers) + u64::from(scale.slow);
             let mut uncounted: Option<Duration> = None;
@@ -183,7 +190,7 @@ pub fn stalled_and_slow(scale: &Scale) -> Row {
 
 /// A viewer that sent its request and never reads.
 struct StalledViewer {
-    stream: Option<TcpStream>,
+    stream: Option<Connection>,
     /// Its local port, which names the connection in `/proc/net/tcp`.
     port: u16,
     opened: Instant,
@@ -214,14 +221,22 @@ impl StalledViewer {
         let prepared = stream
             .set_write_timeout(Some(http::IO_TIMEOUT))
             .and_then(|()| stream.set_read_timeout(Some(http::IO_TIMEOUT)))
-            .and_then(|()| (&stream).write_all(&request))
-            .and_then(|()| stream.local_addr());
-        let port = match prepared {
-            Ok(local) => local.port(),
+            .and_then(|()| stream.local_addr())
+            .and_then(|local| Ok((local.port(), http::secure(target, stream)?)))
+            .and_then(|(port, mut stream)| {
+                stream.write_all(&request)?;
+                stream.flush()?;
+                Ok((port, stream))
+            });
+        let (port, mut stream) = match prepared {
+            Ok(prepared) => prepared,
             Err(error) => return failed(format!("send {}", http::failure_kind(&error))),
         };
-        let answer = peek_status(&stream);
-        let receive_buffer = receive_buffer(&stream);
+        let answer = match &mut stream {
+            Connection::Plain(socket) => peek_status(socket),
+            secured => read_status(secured),
+        };
+        let receive_buffer = receive_buffer(stream.socket());
         StalledViewer {
             stream: (answer == "200").then_some(stream),
             port,
@@ -287,6 +302,23 @@ fn peek_status(stream: &TcpStream) -> String {
             Ok(_) => return "partial status line".to_string(),
             Err(error) => return http::failure_kind(&error).to_string(),
         }
+    }
+}
+
+/// The status of the relay's answer over TLS, read (decrypted) a few bytes at a time and no
+/// further than the status code: `200`, another status, or what went wrong.
+fn read_status(stream: &mut Connection) -> String {
+    const STATUS_LINE_START: usize = "HTTP/1.1 200".len();
+    let mut buf = [0u8; STATUS_LINE_START];
+    match stream.read_exact(&mut buf) {
+        Ok(()) => {
+            let text = String::from_utf8_lossy(&buf);
+            match text.split_whitespace().nth(1) {
+                Some(code) if text.starts_with("HTTP/") => code.to_string(),
+                _ => format!("not HTTP: {text:?}"),
+            }
+        }
+        Err(error) => http::failure_kind(&error).to_string(),
     }
 }
 
