@@ -26,6 +26,13 @@
 //! `Retry-After`) and that a connection is closed where anything after the answer could be
 //! misread as a request.
 //!
+//! Attacks 1 to 5, 8 and 14 also run against the relay's HTTPS port (`--tls-listen`), through
+//! loadgen's rustls client trusting the relay's own authority; attack 2 there becomes the
+//! connections a TLS port can be held with before HTTP starts (no ClientHello, a ClientHello
+//! and nothing more, one trickled, plain HTTP instead). The normal load stays on the plain
+//! port, and the guarantees are the same (see [`port`]). Those over HTTPS run with
+//! `make abuse` and `make abuse-tls`; the quick suite runs attack 2 over HTTPS only.
+//!
 //! Scale comes from `ABUSE_SCALE`: unset, a reduced run that fits inside `cargo test` with
 //! short relay timeouts so recovery is quick; `full`, the real counts and the relay's default
 //! timeouts (`make abuse`). The soak is ignored unless asked for (`make soak`, length from

@@ -51,12 +51,19 @@ pub fn slowloris(scale: &Scale, port: Port) -> Row {
         scale.slowloris_hold.as_secs()
     );
     let hold = scale.slowloris_hold;
+    // Over HTTPS a newcomer at the full cap is closed in its handshake rather than answered
+    // 503 (which counts as opened on the plain port), until the held connections have waited
+    // long enough to make room: the attacker goes on trying rather than give up.
+    let give_up_after = match port {
+        Port::Plain => GIVE_UP_AFTER,
+        Port::Https => scale.slowloris,
+    };
     hold_idle(1, "slowloris", what, scale, port, hold, |scale, relay| {
         let mut held = Held::open(
             relay,
             scale.slowloris,
             http::CONNECT_TIMEOUT,
-            GIVE_UP_AFTER,
+            give_up_after,
             |_| vec![slowloris_byte(0)],
         );
         // The first byte went out with the connection.

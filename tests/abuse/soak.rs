@@ -36,7 +36,7 @@ pub fn soak(scale: &Scale) {
     let relay = trial::start_relay(scale);
     let subject = Subject::new(relay.pid(), relay.addr);
     let load = NormalLoad::start(
-        &subject.target,
+        &subject.plain,
         Shape {
             devices: 10,
             viewers: 10,

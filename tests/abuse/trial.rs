@@ -63,7 +63,7 @@ pub fn start_relay_with(args: Vec<String>) -> Relay {
 pub struct Subject {
     pub pid: u32,
     /// The plain port: the normal load and the recovery probe.
-    pub target: Target,
+    pub plain: Target,
     /// The port the attack goes at: the same, or the HTTPS port (see [`crate::port`]).
     pub attacked: Target,
 }
@@ -74,7 +74,7 @@ impl Subject {
         Subject {
             pid,
             attacked: target.clone(),
-            target,
+            plain: target,
         }
     }
 
@@ -82,7 +82,7 @@ impl Subject {
     pub fn on(relay: &Relay, port: Port) -> Subject {
         Subject {
             pid: relay.pid(),
-            target: Port::Plain.target(relay),
+            plain: Port::Plain.target(relay),
             attacked: port.target(relay),
         }
     }
@@ -105,7 +105,7 @@ impl Context<'_> {
 
     /// The plain port, whatever the attack goes at.
     pub fn plain(&self) -> &Target {
-        &self.subject.target
+        &self.subject.plain
     }
 
     pub fn device_ids(&self) -> Vec<String> {
@@ -166,7 +166,7 @@ pub fn run(
     scale: &Scale,
     attack: impl FnOnce(&Context) -> Outcome,
 ) -> Row {
-    let load = NormalLoad::start(&subject.target, shape);
+    let load = NormalLoad::start(&subject.plain, shape);
     // A first set of viewers is replaced by the baseline's set while still connected, as
     // viewers come and go in any deployment: handler threads that their streams leave idle may
     // stay pooled, and the baseline includes them rather than blaming them on the attack.
@@ -353,7 +353,7 @@ fn await_recovery(
         if let Err(error) = Usage::read(subject.pid) {
             return gone(error);
         }
-        match crate::probe::serving(&subject.target, 0, &device_id(0)) {
+        match crate::probe::serving(&subject.plain, 0, &device_id(0)) {
             Ok(()) => break,
             Err(problem) if Instant::now() >= deadline => {
                 return Recovery {
