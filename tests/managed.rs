@@ -238,13 +238,19 @@ fn the_long_poll_answers_when_the_first_viewer_comes_and_gives_way_to_a_newer_on
         .unwrap();
         connection
     };
-    // Held open while nobody watches…
-    let first = open_wait(0);
-    relay.eventually(Duration::from_secs(5), "the long-poll is waiting", || {
+    // Nothing in progress but the metrics request that asks (the 404 above is done), so that
+    // the count of 2 below is the first long-poll and no other.
+    let in_progress = |count: usize| {
         relay
             .get("/metrics")
             .text()
-            .contains("streampump_requests_in_progress 2")
+            .contains(&format!("streampump_requests_in_progress {count}\n"))
+    };
+    relay.eventually(Duration::from_secs(5), "the relay idle", || in_progress(1));
+    // Held open while nobody watches…
+    let first = open_wait(0);
+    relay.eventually(Duration::from_secs(5), "the long-poll is waiting", || {
+        in_progress(2)
     });
     assert!(!support::has_answer(&first));
     // …a second long-poll makes the first answer at once (one per device)…
