@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import {
-  RELAY, CHROMIUM, ARTIFACTS, BROWSER_FLAGS, CAMERA_FLAGS, freePort, sleep, eventually,
+  RELAY, CHROMIUM, ARTIFACTS, BROWSER_FLAGS, CAMERA_FLAGS, freePort, sleep, stopProcess, eventually,
 } from './support.js';
 
 const NAME = 'cams.test';
@@ -27,6 +27,7 @@ const RESOLVE_FLAGS = [`--host-resolver-rules=MAP ${NAME} 127.0.0.1`];
 const scratch = mkdtempSync(join(tmpdir(), 'streampump-e2e-https-'));
 const stateDir = join(scratch, 'state');
 let relay;
+let relayExited;
 let log = '';
 let port;
 let tlsPort;
@@ -55,6 +56,7 @@ before(async () => {
     env: { ...process.env, RUST_LOG: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  relayExited = new Promise((resolve) => relay.on('exit', resolve));
   relay.stdout.on('data', (chunk) => { log += chunk; });
   relay.stderr.on('data', (chunk) => { log += chunk; });
   await eventually('the relay to report its HTTPS port', 10000, async () =>
@@ -62,10 +64,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (relay && relay.exitCode === null) {
-    relay.kill('SIGTERM');
-    await Promise.race([new Promise((resolve) => relay.on('exit', resolve)), sleep(5000)]);
-  }
+  if (relay) await stopProcess(relay, relayExited);
   rmSync(scratch, { recursive: true, force: true });
 });
 

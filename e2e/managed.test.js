@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import {
-  RELAY, CHROMIUM, ARTIFACTS, BROWSER_FLAGS, CAMERA_FLAGS, freePort, sleep,
+  RELAY, CHROMIUM, ARTIFACTS, BROWSER_FLAGS, CAMERA_FLAGS, freePort, sleep, stopProcess,
   eventually as eventuallyEvery,
 } from './support.js';
 
@@ -58,11 +58,7 @@ class Relay {
   }
 
   async stop() {
-    if (!this.process || this.process.exitCode !== null) return;
-    this.process.kill('SIGTERM');
-    await Promise.race([this.exited, sleep(5000)]);
-    if (this.process.exitCode === null) this.process.kill('SIGKILL');
-    await this.exited;
+    await stopProcess(this.process, this.exited);
   }
 
   async device(id = DEVICE) {

@@ -17,7 +17,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { connect as tlsConnect } from 'node:tls';
 import { chromium } from 'playwright-core';
 import {
-  RELAY, CHROMIUM, ARTIFACTS, BROWSER_FLAGS, CAMERA_FLAGS, freePort, sleep, eventually,
+  RELAY, CHROMIUM, ARTIFACTS, BROWSER_FLAGS, CAMERA_FLAGS, freePort, sleep, stopProcess, eventually,
 } from './support.js';
 
 const DEVICE = 'e2e_cam';
@@ -56,11 +56,7 @@ class Relay {
   }
 
   async stop() {
-    if (!this.process || this.process.exitCode !== null) return;
-    this.process.kill('SIGTERM');
-    await Promise.race([this.exited, sleep(5000)]);
-    if (this.process.exitCode === null) this.process.kill('SIGKILL');
-    await this.exited;
+    await stopProcess(this.process, this.exited);
   }
 
   async device(id) {

@@ -53,3 +53,15 @@ export async function eventually(what, ms, check, everyMs = 200) {
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
 }
+
+/**
+ * Ends a relay this test started (`child`, with `exited` resolved on its exit): SIGTERM, then
+ * SIGKILL if it is still there after 5 s. A relay already gone is left alone.
+ */
+export async function stopProcess(child, exited) {
+  if (!child || child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(5000)]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+  await exited;
+}

@@ -157,6 +157,17 @@ def huge_declared_bodies(port, count):
         fail(f"{len(wrong)} of {count} huge-body requests were answered wrongly, e.g. {wrong[:3]}")
 
 
+def stop(relay):
+    """Ends the relay this script started (SIGTERM, then SIGKILL); returns its log."""
+    relay.terminate()
+    try:
+        output = relay.communicate(timeout=TIMEOUT_SECONDS)[0]
+    except subprocess.TimeoutExpired:
+        relay.kill()
+        output = relay.communicate()[0]
+    return output.decode("utf-8", "replace")
+
+
 def curl(ca, url, *extra):
     """curl trusting `ca` only; (exit code, stdout bytes, stderr text)."""
     done = subprocess.run(["curl", "-sS", "--max-time", "15", "--cacert", ca, *extra, url],
@@ -212,14 +223,8 @@ def smoke_tls(binary, runner):
         if code == 0:
             fail("curl accepted the certificate without the relay's authority")
     finally:
-        relay.terminate()
-        try:
-            output = relay.communicate(timeout=TIMEOUT_SECONDS)[0]
-        except subprocess.TimeoutExpired:
-            relay.kill()
-            output = relay.communicate()[0]
+        log = stop(relay)
         shutil.rmtree(state, ignore_errors=True)
-    log = output.decode("utf-8", "replace")
     if "panicked" in log:
         fail(f"the relay panicked:\n{log}")
     print("smoke: OK: HTTPS handshake verified against the relay's own authority for "
@@ -304,13 +309,7 @@ def main():
         if parts != [second]:
             fail("the stream changed after the huge bodies")
     finally:
-        relay.terminate()
-        try:
-            output = relay.communicate(timeout=TIMEOUT_SECONDS)[0]
-        except subprocess.TimeoutExpired:
-            relay.kill()
-            output = relay.communicate()[0]
-    log = output.decode("utf-8", "replace")
+        log = stop(relay)
     if "panicked" in log:
         fail(f"the relay panicked:\n{log}")
     print("smoke: OK: push, snapshot, live stream and status agree byte for byte; 200 requests "
